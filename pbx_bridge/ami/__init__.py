@@ -1,0 +1,1 @@
+"""The Asterisk Manager Interface boundary: one connection, kept alive, feeding events inward."""

@@ -1,0 +1,180 @@
+"""One AMI connection, kept alive for the life of the daemon.
+
+panoramisk's Manager is not used: it reconnects at a fixed interval with callbacks scheduled on a
+loop it looks up itself, pings without ever noticing that the answer never came, and fires event
+coroutines without keeping a reference. We keep its protocol (subclassed in protocol.py) and its
+Message/Action classes, and own the connection's life here: backoff with jitter, a ping that must
+be answered, a stop event, and gaps that are measured and reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Awaitable, Callable, Iterable
+
+import structlog
+from panoramisk.actions import Action
+from panoramisk.message import Message
+
+from pbx_bridge.backoff import Backoff, sleep_unless
+from pbx_bridge.config import AmiConfig
+from pbx_bridge.ami.protocol import StreamingAMIProtocol
+
+log = structlog.get_logger(__name__)
+
+EventHandler = Callable[[Message], None]
+ConnectHandler = Callable[["AmiClient", float | None], Awaitable[None]]
+
+
+class AmiError(Exception):
+    pass
+
+
+class LoginRefused(AmiError):
+    pass
+
+
+class DeadConnection(AmiError):
+    pass
+
+
+class AmiClient:
+    """Connects, logs in, pings, dispatches events to `on_event`; reconnects until `stop` is set."""
+
+    forgetable_actions: tuple[str, ...] = ()  # read by panoramisk's protocol on close
+
+    def __init__(
+        self,
+        cfg: AmiConfig,
+        secret: str,
+        on_event: EventHandler,
+        stop: asyncio.Event,
+        wanted_events: Iterable[str] | None = None,
+        on_connected: ConnectHandler | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self._secret = secret
+        self.on_event = on_event
+        self.on_connected = on_connected
+        self.stop = stop
+        self.wanted_events = wanted_events
+        self.awaiting_actions: deque = deque()
+        self.protocol: StreamingAMIProtocol | None = None
+        self._lost: asyncio.Future | None = None
+        self.backoff = Backoff(cfg.reconnect_min, cfg.reconnect_max)
+        self.logged_in = False
+        self.connected_since: float | None = None
+        self.disconnected_at: float | None = None
+        self.last_event_at: float | None = None
+        self.sessions = 0
+        self.handler_errors = 0
+        self.events = 0
+
+    # --- called by panoramisk's protocol -------------------------------------------------
+    def dispatch(self, message: Message) -> None:
+        self.events += 1
+        self.last_event_at = time.monotonic()
+        try:
+            self.on_event(message)
+        except Exception:  # noqa: BLE001 - a bug in a handler must not cost the connection
+            self.handler_errors += 1
+            log.exception("ami_event_handler_failed", ami_event=message.get("event"), uniqueid=message.get("uniqueid"))
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(exc)
+
+    # --- public --------------------------------------------------------------------------
+    def health(self) -> dict:
+        return {
+            "connected": self.logged_in,
+            "sessions": self.sessions,
+            "events": self.events,
+            "handler_errors": self.handler_errors,
+            "skipped_frames": self.protocol.splitter.skipped if self.protocol else 0,
+        }
+
+    async def send_action(self, fields: dict, timeout: float = 10.0) -> Message | list[Message]:
+        if self.protocol is None or self.protocol.closed:
+            raise AmiError("not connected")
+        future = self.protocol.send(Action(fields))
+        return await asyncio.wait_for(future, timeout)
+
+    async def run(self) -> None:
+        """The reconnect loop; returns when `stop` is set."""
+        while not self.stop.is_set():
+            try:
+                await self._session()
+            except LoginRefused as exc:
+                log.error("ami_login_refused", host=self.cfg.host, port=self.cfg.port, reason=str(exc))
+            except (OSError, TimeoutError, AmiError) as exc:
+                log.warning("ami_connection_failed", host=self.cfg.host, port=self.cfg.port, error=repr(exc))
+            finally:
+                self._close()
+            if self.stop.is_set():
+                break
+            delay = self.backoff.next_delay()
+            log.info("ami_reconnect_wait", seconds=round(delay, 2))
+            if await sleep_unless(self.stop, delay):
+                break
+
+    # --- internals -----------------------------------------------------------------------
+    async def _session(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._lost = loop.create_future()
+        _, protocol = await asyncio.wait_for(
+            loop.create_connection(
+                lambda: StreamingAMIProtocol(self, self.wanted_events), self.cfg.host, self.cfg.port
+            ),
+            self.cfg.connect_timeout,
+        )
+        self.protocol = protocol
+        reply = await self._login()
+        if not reply.success:
+            raise LoginRefused(reply.get("message", "login refused"))
+        self.logged_in = True
+        self.sessions += 1
+        self.connected_since = time.monotonic()
+        gap = None if self.disconnected_at is None else time.monotonic() - self.disconnected_at
+        log.info("ami_connected", host=self.cfg.host, port=self.cfg.port, version=protocol.version,
+                 gap_s=None if gap is None else round(gap, 1))
+        if self.on_connected is not None:
+            await self.on_connected(self, gap)
+        self.backoff.reset()
+        pinger = asyncio.create_task(self._ping_until_dead(), name="ami-ping")
+        stopper = asyncio.create_task(self.stop.wait(), name="ami-stop-watch")
+        try:
+            done, _ = await asyncio.wait({self._lost, pinger, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (pinger, stopper):
+                task.cancel()
+            await asyncio.gather(pinger, stopper, return_exceptions=True)
+        if pinger in done and pinger.exception() is not None:
+            raise pinger.exception()
+        if self._lost in done:
+            raise AmiError(f"connection lost: {self._lost.result()!r}"[:200])
+
+    async def _login(self) -> Message:
+        future = self.protocol.send(
+            Action({"Action": "Login", "Username": self.cfg.username, "Secret": self._secret, "Events": "on"})
+        )
+        return await asyncio.wait_for(future, self.cfg.connect_timeout)
+
+    async def _ping_until_dead(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.ping_interval)
+            try:
+                await self.send_action({"Action": "Ping"}, timeout=self.cfg.ping_timeout)
+            except (TimeoutError, AmiError, ConnectionError) as exc:
+                raise DeadConnection(f"no answer to Ping within {self.cfg.ping_timeout} s") from exc
+
+    def _close(self) -> None:
+        if self.logged_in:
+            self.disconnected_at = time.monotonic()
+            up = self.disconnected_at - (self.connected_since or self.disconnected_at)
+            log.warning("ami_disconnected", connected_for_s=round(up, 1))
+        self.logged_in = False
+        if self.protocol is not None:
+            self.protocol.close()

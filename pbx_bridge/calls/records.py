@@ -1,0 +1,74 @@
+"""The two records every later figure is computed from: one per queued call, one per agent offer.
+
+Field names are the ones admins see in exports and reports; they are part of the interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timezone
+
+CALL_OUTCOMES = ("answered", "abandoned", "timeout", "exitempty", "exitkey", "transferred", "unknown")
+ENDED_BY = ("caller", "agent", "transfer", "system")
+OFFER_RESULTS = ("answered", "no-answer", "caller-left", "busy", "unavailable", "answered-elsewhere")
+
+
+@dataclass
+class CallRecord:
+    uniqueid: str
+    linkedid: str
+    pbx: str
+    queue: str
+    caller_num: str
+    caller_name: str
+    joined_at: datetime
+    position: int | None = None
+    outcome: str = "unknown"
+    wait_s: float | None = None
+    agent: str | None = None
+    interface: str | None = None
+    ring_s: float | None = None
+    talk_s: float | None = None
+    ended_by: str | None = None
+    hangup_cause: str | None = None
+    # Beyond the published fields: which entry of this channel into a queue this is (a channel
+    # that leaves one queue and joins another has two records), and whether the end was seen.
+    seq: int = 0
+    incomplete: bool = False
+
+    def as_row(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class OfferRecord:
+    uniqueid: str
+    offer_id: str
+    pbx: str
+    queue: str
+    agent: str | None
+    interface: str
+    offered_at: datetime
+    ring_s: float | None = None
+    rings: int | None = None
+    result: str = "no-answer"
+
+    def as_row(self) -> dict:
+        return asdict(self)
+
+
+CALL_EXPORT_FIELDS = (
+    "uniqueid", "linkedid", "pbx", "queue", "caller_num", "caller_name", "joined_at", "position", "outcome",
+    "wait_s", "agent", "interface", "ring_s", "talk_s", "ended_by", "hangup_cause", "incomplete",
+)
+OFFER_EXPORT_FIELDS = ("uniqueid", "queue", "agent", "interface", "offered_at", "ring_s", "rings", "result", "pbx")
+
+assert set(CALL_EXPORT_FIELDS) <= {f.name for f in fields(CallRecord)}
+assert set(OFFER_EXPORT_FIELDS) <= {f.name for f in fields(OfferRecord)}
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and a Z, the form every export uses."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

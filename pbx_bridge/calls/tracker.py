@@ -1,0 +1,271 @@
+"""Turns the AMI queue event stream into call and offer records.
+
+A pure state machine: events in, finished records out through `sink`. No I/O, so transcripts
+recorded from the lab replay through it exactly as the live stream does, and replaying the same
+stream twice yields the same keys (the store then updates instead of duplicating).
+
+Times come from the events' own `Timestamp` (manager.conf `timestampevents = yes`), so a replay
+gives the same figures as the live run; without it, the time of arrival is used.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Mapping
+
+import structlog
+
+from pbx_bridge.calls.records import CallRecord, OfferRecord
+from pbx_bridge.config import RingConfig
+from pbx_bridge.ring import rings_for
+
+log = structlog.get_logger(__name__)
+
+Record = CallRecord | OfferRecord
+Sink = Callable[[Record], None]
+
+# The events the tracker consumes; everything else is dropped before parsing (ami/protocol.py)
+# and, with the shipped manager user, never sent by Asterisk at all.
+WANTED_EVENTS = (
+    "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled", "AgentRingNoAnswer",
+    "AgentConnect", "AgentComplete", "AgentDump", "DialEnd", "VarSet", "Hangup", "FullyBooted", "Shutdown",
+)
+
+_LEAVE_STATUS = {"TIMEOUT": "timeout", "LEAVEEMPTY": "exitempty", "LEAVEUNAVAIL": "exitempty"}
+_DIAL_FAILURES = {"BUSY": "busy", "CHANUNAVAIL": "unavailable", "CONGESTION": "unavailable"}
+_UNKNOWN_NAMES = {"", "<unknown>", "unknown"}
+COMPLETE_GRACE_S = 30.0  # how long a hung-up answered call waits for its AgentComplete
+
+
+@dataclass
+class _Active:
+    record: CallRecord
+    joined_ts: float
+    last_ts: float
+    offers: dict[str, tuple[OfferRecord, float]] = field(default_factory=dict)
+    connected_ts: float | None = None
+    completed: bool = False
+    left_ts: float | None = None
+    queuestatus: str | None = None
+    hungup_ts: float | None = None
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+class CallTracker:
+    """Holds the calls now in a queue; emits each record once it is final."""
+
+    def __init__(self, pbx: str, ring: RingConfig, sink: Sink, stale_after: float = 4 * 3600,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.pbx, self.ring, self.sink, self.stale_after, self.clock = pbx, ring, sink, stale_after, clock
+        self.active: dict[str, _Active] = {}
+        self._handlers: dict[str, Callable[[Mapping, str, float], None]] = {
+            "queuecallerjoin": self._join,
+            "agentcalled": self._agent_called,
+            "agentringnoanswer": self._ring_no_answer,
+            "agentconnect": self._connect,
+            "agentcomplete": self._complete,
+            "agentdump": self._dump,
+            "queuecallerabandon": self._abandon,
+            "queuecallerleave": self._leave,
+            "varset": self._varset,
+            "dialend": self._dial_end,
+            "hangup": self._hangup,
+        }
+        self.emitted_calls = 0
+        self.emitted_offers = 0
+
+    # --- entry points ------------------------------------------------------------------------
+    def handle(self, event: Mapping) -> None:
+        name = (event.get("Event") or event.get("event") or "").lower()
+        handler = self._handlers.get(name)
+        if handler is None:
+            return
+        uniqueid = event.get("Uniqueid") or ""
+        if name != "queuecallerjoin" and uniqueid not in self.active:
+            return  # not a queued call we know (an agent's leg, or joined before we connected)
+        ts = self._timestamp(event)
+        with structlog.contextvars.bound_contextvars(uniqueid=uniqueid):
+            handler(event, uniqueid, ts)
+        call = self.active.get(uniqueid)
+        if call is not None:
+            call.last_ts = max(call.last_ts, ts)
+
+    def sweep(self, now: float | None = None) -> int:
+        """Close calls whose end never came (bounded memory) and answered calls past their grace."""
+        now = self.clock() if now is None else now
+        closed = 0
+        for uniqueid, call in list(self.active.items()):
+            with structlog.contextvars.bound_contextvars(uniqueid=uniqueid):
+                if call.hungup_ts is not None and now - call.hungup_ts > COMPLETE_GRACE_S:
+                    self._finish(call)
+                    closed += 1
+                elif now - call.last_ts > self.stale_after:
+                    log.warning("call_closed_stale", idle_s=round(now - call.last_ts))
+                    self._finish(call, incomplete=True)
+                    closed += 1
+        return closed
+
+    def close_missing(self, alive_uniqueids: set[str]) -> int:
+        """After an AMI gap: calls whose channel no longer exists ended while we were away."""
+        closed = 0
+        for uniqueid, call in list(self.active.items()):
+            if uniqueid not in alive_uniqueids:
+                with structlog.contextvars.bound_contextvars(uniqueid=uniqueid):
+                    log.warning("call_ended_during_ami_gap")
+                    self._finish(call, incomplete=True)
+                closed += 1
+        return closed
+
+    def health(self) -> dict:
+        return {"active_calls": len(self.active), "calls": self.emitted_calls, "offers": self.emitted_offers}
+
+    # --- event handlers ----------------------------------------------------------------------
+    def _join(self, ev: Mapping, uniqueid: str, ts: float) -> None:
+        seq = 0
+        previous = self.active.get(uniqueid)
+        if previous is not None:  # the same channel joins another queue: the first entry is over
+            seq = previous.record.seq + 1
+            self._finish(previous)
+        name = ev.get("CallerIDName") or ""
+        record = CallRecord(
+            uniqueid=uniqueid, linkedid=ev.get("Linkedid") or uniqueid, pbx=self.pbx, queue=ev.get("Queue") or "",
+            caller_num=ev.get("CallerIDNum") or "", caller_name="" if name.lower() in _UNKNOWN_NAMES else name,
+            joined_at=_utc(ts), position=_int(ev.get("Position")), seq=seq,
+        )
+        if record.caller_num.lower() in _UNKNOWN_NAMES:
+            record.caller_num = ""
+        self.active[uniqueid] = _Active(record=record, joined_ts=ts, last_ts=ts)
+        log.info("call_joined", queue=record.queue, position=record.position, caller_num=record.caller_num)
+
+    def _agent_called(self, ev: Mapping, uniqueid: str, ts: float) -> None:
+        call = self.active[uniqueid]
+        offer_id = ev.get("DestUniqueid") or f"{ev.get('Interface')}@{ts}"
+        offer = OfferRecord(
+            uniqueid=uniqueid, offer_id=offer_id, pbx=self.pbx, queue=ev.get("Queue") or call.record.queue,
+            agent=ev.get("MemberName") or None, interface=ev.get("Interface") or "", offered_at=_utc(ts),
+        )
+        call.offers[offer_id] = (offer, ts)
+
+    def _ring_no_answer(self, ev: Mapping, uniqueid: str, ts: float) -> None:
+        fallback = _int(ev.get("RingTime"))
+        self._close_offer(self.active[uniqueid], ev.get("DestUniqueid"), "no-answer", ts,
+                          None if fallback is None else fallback / 1000)
+
+    def _connect(self, ev: Mapping, uniqueid: str, ts: float) -> None:
+        call = self.active[uniqueid]
+        offer = self._close_offer(call, ev.get("DestUniqueid"), "answered", ts, _int(ev.get("RingTime")))
+        for other in list(call.offers):
+            self._close_offer(call, other, "answered-elsewhere", ts)
+        record = call.record
+        record.outcome = "answered"
+        record.agent = ev.get("MemberName") or None
+        record.interface = ev.get("Interface") or None
+        record.ring_s = offer.ring_s if offer is not None else _int(ev.get("RingTime"))
+        record.wait_s = round(ts - call.joined_ts, 3)
+        call.connected_ts = ts
+        log.info("call_answered", agent=record.agent, wait_s=record.wait_s, ring_s=record.ring_s)
+
+    def _complete(self, ev: Mapping, uniqueid: str, ts: float) -> None:
+        call = self.active[uniqueid]
+        record = call.record
+        talk = ts - call.connected_ts if call.connected_ts is not None else _int(ev.get("TalkTime"))
+        record.talk_s = None if talk is None else round(talk, 3)
+        reason = (ev.get("Reason") or "").lower()
+        record.ended_by = reason if reason in ("caller", "agent", "transfer") else "system"
+        if reason == "transfer":
+            record.outcome = "transferred"
+        call.completed = True
+        if call.hungup_ts is not None:
+            self._finish(call)
+
+    def _dump(self, ev: Mapping, uniqueid: str, ts: float) -> None:
+        self._close_offer(self.active[uniqueid], ev.get("DestUniqueid"), "no-answer", ts)
+
+    def _abandon(self, ev: Mapping, uniqueid: str, ts: float) -> None:
+        call = self.active[uniqueid]
+        self._close_open_offers(call, "caller-left", ts)
+        call.record.outcome = "abandoned"
+        call.record.ended_by = "caller"
+        call.record.wait_s = round(ts - call.joined_ts, 3)
+        log.info("call_abandoned", wait_s=call.record.wait_s)
+
+    def _leave(self, ev: Mapping, uniqueid: str, ts: float) -> None:
+        call = self.active[uniqueid]
+        call.left_ts = ts
+        self._close_open_offers(call, "caller-left", ts)
+
+    def _varset(self, ev: Mapping, uniqueid: str, ts: float) -> None:
+        if (ev.get("Variable") or "").upper() == "QUEUESTATUS":
+            self.active[uniqueid].queuestatus = (ev.get("Value") or "").upper()
+
+    def _dial_end(self, ev: Mapping, uniqueid: str, ts: float) -> None:
+        result = _DIAL_FAILURES.get((ev.get("DialStatus") or "").upper())
+        if result is not None:
+            self._close_offer(self.active[uniqueid], ev.get("DestUniqueid"), result, ts)
+
+    def _hangup(self, ev: Mapping, uniqueid: str, ts: float) -> None:
+        call = self.active[uniqueid]
+        call.hungup_ts = ts
+        call.record.hangup_cause = ev.get("Cause") or None
+        if call.connected_ts is None or call.completed:
+            self._finish(call)
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _close_offer(self, call: _Active, offer_id: str | None, result: str, ts: float,
+                     fallback_ring_s: float | None = None) -> OfferRecord | None:
+        entry = call.offers.pop(offer_id or "", None)
+        if entry is None:
+            return None
+        offer, offered_ts = entry
+        ring_s = ts - offered_ts if ts >= offered_ts else fallback_ring_s
+        offer.ring_s = None if ring_s is None else round(ring_s, 3)
+        offer.rings = rings_for(offer.ring_s, self.ring)
+        offer.result = result
+        self.emitted_offers += 1
+        log.info("offer_closed", agent=offer.agent, result=result, ring_s=offer.ring_s, rings=offer.rings)
+        self.sink(offer)
+        return offer
+
+    def _close_open_offers(self, call: _Active, result: str, ts: float) -> None:
+        for offer_id in list(call.offers):
+            self._close_offer(call, offer_id, result, ts)
+
+    def _finish(self, call: _Active, incomplete: bool = False) -> None:
+        record = call.record
+        self.active.pop(record.uniqueid, None)
+        end_ts = call.hungup_ts or call.last_ts
+        self._close_open_offers(call, "caller-left", end_ts)
+        if record.outcome == "unknown" and call.left_ts is not None:
+            record.outcome = _LEAVE_STATUS.get(call.queuestatus or "", "exitkey")
+            record.wait_s = round(call.left_ts - call.joined_ts, 3)
+            record.ended_by = "caller" if record.outcome == "exitkey" else "system"
+        if record.outcome in ("answered", "transferred") and record.talk_s is None and call.connected_ts:
+            record.talk_s = round(end_ts - call.connected_ts, 3)
+        if record.ended_by is None:
+            record.ended_by = "system"
+        record.incomplete = incomplete or record.outcome == "unknown"
+        self.emitted_calls += 1
+        log.info("call_recorded", outcome=record.outcome, agent=record.agent, wait_s=record.wait_s,
+                 talk_s=record.talk_s, ended_by=record.ended_by, incomplete=record.incomplete)
+        self.sink(record)
+
+    def _timestamp(self, event: Mapping) -> float:
+        raw = event.get("Timestamp")
+        if raw:
+            try:
+                return float(raw)
+            except ValueError:
+                pass
+        return self.clock()

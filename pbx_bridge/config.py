@@ -1,0 +1,207 @@
+"""Configuration: packaged defaults, then the site's YAML file, then secrets from the environment.
+
+Validation happens once, at start, and an error names the file, the line and the key, because
+the person reading it is an admin with the YAML open in an editor, not a Python programmer.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+SECRET_ENV = "PBX_BRIDGE_AMI_SECRET"
+STORE_URL_ENV = "PBX_BRIDGE_STORE_URL"
+DEFAULT_CONFIG_PATH = "/etc/pbx-bridge/config.yaml"
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased for the admin: `file:line: key: message`."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AmiConfig(_Strict):
+    host: str
+    port: int = Field(ge=1, le=65535)
+    username: str
+    secret: SecretStr | None = None
+    secret_file: Path | None = None
+    connect_timeout: float = Field(gt=0)
+    ping_interval: float = Field(gt=0)
+    ping_timeout: float = Field(gt=0)
+    reconnect_min: float = Field(gt=0)
+    reconnect_max: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _dead_peer_noticed_within_30s(self) -> "AmiConfig":
+        if self.ping_interval + self.ping_timeout > 30:
+            raise ValueError("ping_interval + ping_timeout must be 30 s or less, so a dead AMI is noticed in time")
+        return self
+
+
+class StoreConfig(_Strict):
+    url: str
+    batch_size: int = Field(ge=1, le=10_000)
+    flush_interval: float = Field(gt=0, le=60)
+
+
+class TrackingConfig(_Strict):
+    stale_after: float = Field(gt=0, description="seconds without an end before a call is closed as incomplete")
+    sweep_interval: float = Field(gt=0)
+
+
+class Cadence(_Strict):
+    on_ms: int = Field(gt=0)
+    off_ms: int = Field(ge=0)
+
+
+CADENCES = {"cn": Cadence(on_ms=1000, off_ms=4000), "us": Cadence(on_ms=2000, off_ms=4000)}
+
+
+class RingConfig(_Strict):
+    cadence: Literal["cn", "us"] | Cadence
+    two_rings: Literal["end_of_second_ring", "two_full_cycles"]
+
+    @property
+    def pattern(self) -> Cadence:
+        return CADENCES[self.cadence] if isinstance(self.cadence, str) else self.cadence
+
+
+class LoggingConfig(_Strict):
+    format: Literal["auto", "json", "console"]
+    level: Literal["debug", "info", "warning", "error"]
+
+
+class Config(_Strict):
+    pbx: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    timezone: str
+    ami: AmiConfig
+    store: StoreConfig
+    tracking: TrackingConfig
+    ring: RingConfig
+    logging: LoggingConfig
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    config: Config
+    path: str
+
+
+def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the deepest YAML node on the pydantic error path."""
+    node, line = root, (root.start_mark.line + 1 if root is not None else None)
+    for part in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        for key_node, value_node in node.value:
+            if key_node.value == str(part):
+                node, line = value_node, key_node.start_mark.line + 1
+                break
+        else:
+            break
+    return line
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def packaged_defaults() -> dict:
+    return yaml.safe_load(resources.files("pbx_bridge").joinpath("defaults.yaml").read_text("utf-8"))
+
+
+def _read_yaml(path: str) -> tuple[dict, yaml.Node | None]:
+    try:
+        text = Path(path).read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}" if mark else path
+        raise ConfigError(f"{where}: invalid YAML: {exc.problem}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: the file must be a mapping of keys, not a {type(data).__name__}")
+    return data, root
+
+
+def _format_error(path: str, root: yaml.Node | None, exc: ValidationError) -> str:
+    # With a union (ring.cadence) pydantic reports every branch; the deepest error is the one
+    # that speaks of what the admin wrote, and an unknown key is the likeliest slip.
+    errors = sorted(exc.errors(), key=lambda e: (-len(e["loc"]), e["type"] != "extra_forbidden"))
+    first = errors[0]
+    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and (p[:1].isupper() or "[" in p)))
+    key = ".".join(str(p) for p in loc) or "(top)"
+    line = _node_line(root, loc)
+    where = f"{path}:{line}" if line else path
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif first["type"] == "missing":
+        message = "required key is missing"
+    else:
+        message = first["msg"].removeprefix("Value error, ")
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more)" if more > 0 else ""
+    return f"{where}: {key}: {message}{suffix}"
+
+
+def _resolve_secret(data: dict, path: str, root: yaml.Node | None, env: dict[str, str]) -> None:
+    ami = data.get("ami")
+    if not isinstance(ami, dict):
+        return
+    if env.get(SECRET_ENV):
+        ami["secret"] = env[SECRET_ENV]
+    elif ami.get("secret_file") and not ami.get("secret"):
+        secret_path = Path(str(ami["secret_file"]))
+        try:
+            ami["secret"] = secret_path.read_text("utf-8").strip()
+        except OSError as exc:
+            line = _node_line(root, ("ami", "secret_file"))
+            raise ConfigError(f"{path}:{line}: ami.secret_file: cannot read {secret_path}: {exc.strerror}") from exc
+
+
+def load_config(path: str, env: dict[str, str] | None = None) -> Config:
+    """Read, merge and validate; raise ConfigError with one line for the admin."""
+    env = dict(os.environ if env is None else env)
+    data, root = _read_yaml(path)
+    _resolve_secret(data, path, root, env)
+    if env.get(STORE_URL_ENV):
+        data = _deep_merge(data, {"store": {"url": env[STORE_URL_ENV]}})
+    merged = _deep_merge(packaged_defaults(), data)
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(path, root, exc)) from None

@@ -1,0 +1,98 @@
+"""The thin place where the boundaries are wired together and the daemon's life is run.
+
+One asyncio loop, one TaskGroup of named tasks; SIGTERM/SIGINT cancel the main task, and
+cancellation flows down so that the store writer can write what it still holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import structlog
+
+from pbx_bridge import sdnotify
+from pbx_bridge.ami.client import AmiClient
+from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
+from pbx_bridge.config import Config
+from pbx_bridge.store.engine import async_engine, safe_url
+from pbx_bridge.store.migrate import upgrade
+from pbx_bridge.store.writer import StoreWriter
+
+log = structlog.get_logger(__name__)
+
+
+class Daemon:
+    def __init__(self, cfg: Config, secret: str) -> None:
+        self.cfg = cfg
+        self.stop = asyncio.Event()
+        self.engine = async_engine(cfg.store.url)
+        self.writer = StoreWriter(self.engine, cfg.store.batch_size, cfg.store.flush_interval)
+        self.tracker = CallTracker(cfg.pbx, cfg.ring, self.writer.put, stale_after=cfg.tracking.stale_after)
+        self.ami = AmiClient(cfg.ami, secret, self.tracker.handle, self.stop, WANTED_EVENTS, self._ami_connected)
+        self.tasks: dict[str, asyncio.Task] = {}
+
+    def health(self) -> dict:
+        return {"ami": self.ami.health(), "tracker": self.tracker.health(), "store": self.writer.health()}
+
+    async def _ami_connected(self, ami: AmiClient, gap_s: float | None) -> None:
+        if gap_s is None or not self.tracker.active:
+            return
+        # Calls that ended while we were away (or died with an Asterisk restart) will send no more
+        # events: ask Asterisk which channels still exist and close the rest now.
+        try:
+            listing = await ami.send_action({"Action": "CoreShowChannels"}, timeout=10)
+        except (TimeoutError, ConnectionError) as exc:
+            log.warning("ami_channel_resync_failed", error=repr(exc))
+            return
+        alive = {m.get("Uniqueid") for m in listing if isinstance(listing, list) and m.get("Uniqueid")}
+        closed = self.tracker.close_missing(alive)
+        log.warning("ami_gap", gap_s=round(gap_s, 1), calls_closed_as_incomplete=closed)
+
+    async def _sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.tracking.sweep_interval)
+            self.tracker.sweep()
+
+    async def _watchdog(self) -> None:
+        interval = sdnotify.watchdog_interval() or 15.0
+        while True:
+            health = self.health()
+            sdnotify.notify(
+                "WATCHDOG=1",
+                f"STATUS=ami {'up' if health['ami']['connected'] else 'down'}, "
+                f"{health['tracker']['active_calls']} calls in queue, {health['store']['pending']} records pending",
+            )
+            await asyncio.sleep(interval)
+
+    async def run(self) -> None:
+        log.info("daemon_starting", pbx=self.cfg.pbx, store=safe_url(self.cfg.store.url),
+                 ami=f"{self.cfg.ami.host}:{self.cfg.ami.port}")
+        try:
+            async with asyncio.TaskGroup() as group:
+                for name, coro in (
+                    ("store-writer", self.writer.run()),
+                    ("ami", self.ami.run()),
+                    ("call-sweeper", self._sweeper()),
+                    ("watchdog", self._watchdog()),
+                ):
+                    self.tasks[name] = group.create_task(coro, name=name)
+                sdnotify.notify("READY=1")
+                log.info("daemon_ready")
+        finally:
+            sdnotify.notify("STOPPING=1")
+            await self.engine.dispose()
+            log.info("daemon_stopped", **self.writer.health())
+
+
+async def main(cfg: Config, secret: str) -> None:
+    upgrade(cfg.store.url)
+    daemon = Daemon(cfg, secret)
+    main_task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, main_task.cancel)
+    try:
+        await daemon.run()
+    except asyncio.CancelledError:
+        log.info("daemon_signalled")

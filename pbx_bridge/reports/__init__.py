@@ -1,0 +1,1 @@
+"""What the center reads: exports now, the KPI reports later."""

@@ -1,0 +1,33 @@
+"""Shared fixtures. Lab and PostgreSQL fixtures live in tests/integration/conftest.py."""
+
+from datetime import datetime, timezone
+
+import pytest
+
+from pbx_bridge.calls.records import CallRecord, OfferRecord
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path}/store.db"
+
+
+def make_call(uniqueid="1700000000.1", **over):
+    fields = dict(
+        uniqueid=uniqueid, linkedid=uniqueid, pbx="pbx1", queue="support", caller_num="13800138000",
+        caller_name="张三丰", joined_at=datetime(2026, 11, 23, 3, 0, 0, 500000, tzinfo=timezone.utc), position=1,
+        outcome="answered", wait_s=4.2, agent="201", interface="Local/201@agents/n", ring_s=2.0, talk_s=30.0,
+        ended_by="caller", hangup_cause="16",
+    )
+    fields.update(over)
+    return CallRecord(**fields)
+
+
+def make_offer(uniqueid="1700000000.1", offer_id="1700000000.2", **over):
+    fields = dict(
+        uniqueid=uniqueid, offer_id=offer_id, pbx="pbx1", queue="support", agent="201",
+        interface="Local/201@agents/n", offered_at=datetime(2026, 11, 23, 3, 0, 2, tzinfo=timezone.utc),
+        ring_s=2.0, rings=1, result="answered",
+    )
+    fields.update(over)
+    return OfferRecord(**fields)

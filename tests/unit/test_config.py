@@ -1,0 +1,85 @@
+"""Config: one-line errors that name file, line and key; secrets from file or environment."""
+
+import pytest
+
+from pbx_bridge.config import ConfigError, load_config
+
+
+def write(tmp_path, text, name="config.yaml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_example_config_is_valid(tmp_path):
+    cfg = load_config("config.example.yaml", env={"PBX_BRIDGE_AMI_SECRET": "s3cret"})
+    assert cfg.ami.host == "127.0.0.1"
+    assert cfg.ami.secret.get_secret_value() == "s3cret"
+    assert cfg.store.url.startswith("sqlite:")
+
+
+def test_unknown_key_names_file_line_and_key(tmp_path):
+    path = write(tmp_path, "pbx: a\nami:\n  host: h\n  hots: x\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value) == f"{path}:4: ami.hots: unknown key"
+
+
+def test_wrong_type_names_file_line_and_key(tmp_path):
+    path = write(tmp_path, "ami:\n  host: h\n  port: five\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:3: ami.port: Input should be a valid integer"):
+        load_config(path, env={})
+
+
+def test_missing_ami_host_is_an_error(tmp_path):
+    path = write(tmp_path, "pbx: a\nami:\n  port: 5038\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:2: ami.host: required key is missing$"):
+        load_config(path, env={})
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    path = write(tmp_path, "ami:\n  host: h\n  port: [1\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:\d+: invalid YAML"):
+        load_config(path, env={})
+
+
+def test_secret_from_file(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("from-file\n")
+    path = write(tmp_path, f"ami:\n  host: h\n  secret_file: {secret}\n")
+    assert load_config(path, env={}).ami.secret.get_secret_value() == "from-file"
+
+
+def test_environment_secret_wins_over_file(tmp_path):
+    path = write(tmp_path, "ami:\n  host: h\n  secret_file: /nonexistent\n")
+    cfg = load_config(path, env={"PBX_BRIDGE_AMI_SECRET": "env"})
+    assert cfg.ami.secret.get_secret_value() == "env"
+
+
+def test_secret_is_masked_in_the_config_repr(tmp_path):
+    path = write(tmp_path, "ami:\n  host: h\n")
+    cfg = load_config(path, env={"PBX_BRIDGE_AMI_SECRET": "hunter22"})
+    assert "hunter22" not in repr(cfg)
+    assert "hunter22" not in str(cfg.model_dump())
+
+
+def test_ping_settings_must_notice_a_dead_peer_within_30s(tmp_path):
+    path = write(tmp_path, "ami:\n  host: h\n  ping_interval: 28\n  ping_timeout: 5\n")
+    with pytest.raises(ConfigError, match="30 s or less"):
+        load_config(path, env={})
+
+
+def test_explicit_cadence(tmp_path):
+    path = write(tmp_path, "ami:\n  host: h\nring:\n  cadence: {on_ms: 2000, off_ms: 4000}\n")
+    assert load_config(path, env={}).ring.pattern.on_ms == 2000
+
+
+def test_cli_exits_2_with_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from pbx_bridge.cli import cli
+
+    path = write(tmp_path, "ami:\n  host: h\n  bogus: 1\n")
+    result = CliRunner().invoke(cli, ["config", "check", "-c", path])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [f"pbx-bridge: config error: {path}:3: ami.bogus: unknown key"]
