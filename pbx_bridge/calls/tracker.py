@@ -48,6 +48,7 @@ class _Active:
     connected_ts: float | None = None
     completed: bool = False
     left_ts: float | None = None
+    abandon_ts: float | None = None
     queuestatus: str | None = None
     hungup_ts: float | None = None
 
@@ -194,17 +195,15 @@ class CallTracker:
         self._close_offer(self.active[uniqueid], ev.get("DestUniqueid"), "no-answer", ts)
 
     def _abandon(self, ev: Mapping, uniqueid: str, ts: float) -> None:
+        # Asterisk 22 also sends QueueCallerAbandon when the caller times out or the queue empties;
+        # the QUEUESTATUS that follows (if Queue() returns to the dialplan) tells those apart.
         call = self.active[uniqueid]
         self._close_open_offers(call, "caller-left", ts)
-        call.record.outcome = "abandoned"
-        call.record.ended_by = "caller"
-        call.record.wait_s = round(ts - call.joined_ts, 3)
-        log.info("call_abandoned", wait_s=call.record.wait_s)
+        call.abandon_ts = ts
 
     def _leave(self, ev: Mapping, uniqueid: str, ts: float) -> None:
-        call = self.active[uniqueid]
-        call.left_ts = ts
-        self._close_open_offers(call, "caller-left", ts)
+        # For an answered call Asterisk sends the leave before AgentConnect: offers stay open here.
+        self.active[uniqueid].left_ts = ts
 
     def _varset(self, ev: Mapping, uniqueid: str, ts: float) -> None:
         if (ev.get("Variable") or "").upper() == "QUEUESTATUS":
@@ -247,10 +246,8 @@ class CallTracker:
         self.active.pop(record.uniqueid, None)
         end_ts = call.hungup_ts or call.last_ts
         self._close_open_offers(call, "caller-left", end_ts)
-        if record.outcome == "unknown" and call.left_ts is not None:
-            record.outcome = _LEAVE_STATUS.get(call.queuestatus or "", "exitkey")
-            record.wait_s = round(call.left_ts - call.joined_ts, 3)
-            record.ended_by = "caller" if record.outcome == "exitkey" else "system"
+        if record.outcome == "unknown":
+            self._resolve_unanswered(call)
         if record.outcome in ("answered", "transferred") and record.talk_s is None and call.connected_ts:
             record.talk_s = round(end_ts - call.connected_ts, 3)
         if record.ended_by is None:
@@ -260,6 +257,21 @@ class CallTracker:
         log.info("call_recorded", outcome=record.outcome, agent=record.agent, wait_s=record.wait_s,
                  talk_s=record.talk_s, ended_by=record.ended_by, incomplete=record.incomplete)
         self.sink(record)
+
+    def _resolve_unanswered(self, call: _Active) -> None:
+        record = call.record
+        left_ts = call.abandon_ts or call.left_ts
+        if left_ts is None:
+            return  # never left the queue while we watched: stays unknown
+        status = _LEAVE_STATUS.get(call.queuestatus or "")
+        if status is not None:
+            record.outcome, record.ended_by = status, "system"
+        elif call.abandon_ts is not None:
+            record.outcome, record.ended_by = "abandoned", "caller"
+        else:
+            record.outcome, record.ended_by = "exitkey", "caller"
+        record.wait_s = round(left_ts - call.joined_ts, 3)
+        log.info("call_left_unanswered", outcome=record.outcome, wait_s=record.wait_s)
 
     def _timestamp(self, event: Mapping) -> float:
         raw = event.get("Timestamp")

@@ -1,0 +1,108 @@
+"""SIPp helpers: agent phones (UAS) and callers (UAC) against the lab Asterisk."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+SIPP_DIR = Path(__file__).resolve().parent / "sipp"
+# lab/conf/pjsip.conf: agent301 -> 127.0.0.1:5011, agent302 -> :5021, agent303 -> :5031
+AGENT_PORTS = {"agent301": 5011, "agent302": 5021, "agent303": 5031}
+
+
+def sipp_bin() -> str:
+    b = shutil.which("sipp")
+    if not b:
+        raise RuntimeError("sipp not found: apt-get install sip-tester")
+    return b
+
+
+class SippAgent:
+    """An agent's SIP phone: rings `ring` seconds, then answers; waits for the BYE.
+    Serves up to `calls` calls (then exits). Use as a context manager or start()/stop()."""
+
+    def __init__(self, name="agent301", ring: float = 2, calls: int = 100, port=None,
+                 log_dir="/tmp"):
+        self.name, self.ring, self.calls = name, ring, calls
+        self.port = port or AGENT_PORTS[name]
+        self.log_dir = Path(log_dir)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [sipp_bin(), "-sf", str(SIPP_DIR / "agent_uas.xml"), "-i", "127.0.0.1",
+             "-p", str(self.port), "-d", str(int(self.ring * 1000)), "-m", str(self.calls),
+             "-nostdin", "-mp", str(self.port + 2000)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(self.log_dir / f"sipp-{self.name}.err", "wb"),
+            cwd=self.log_dir, start_new_session=True)
+        time.sleep(0.3)
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"sipp {self.name} exited: "
+                               f"{(self.log_dir / f'sipp-{self.name}.err').read_text()[-500:]}")
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *a):
+        self.stop()
+
+
+def sipp_call(hold: float = 10, to: str = "4000", caller_num="13800138000",
+              caller_name="SIPp Caller", port=5071, wait=True, log_dir="/tmp"):
+    """One SIPp caller (From user `caller` -> pjsip endpoint `caller` -> shipped
+    [pbx-bridge-inbound] with PBXB_QUEUE=lab-sip) that stays `hold` s after being answered
+    by the PBX, then hangs up. Caller ID via P-Asserted-Identity. wait=True returns the
+    exit code (0 = call completed), else the Popen."""
+    p = subprocess.Popen(
+        [sipp_bin(), "127.0.0.1:5060", "-sf", str(SIPP_DIR / "caller_uac.xml"),
+         "-i", "127.0.0.1", "-p", str(port), "-mp", str(port + 2000), "-s", to, "-m", "1",
+         "-d", str(int(hold * 1000)), "-nostdin",
+         "-set", "cidnum", caller_num, "-set", "cidname", caller_name],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=open(Path(log_dir) / "sipp-caller.err", "wb"), cwd=log_dir,
+        start_new_session=True)
+    if not wait:
+        return p
+    return p.wait(hold + 60)
+
+
+def sip_call_scenario(ami, ring=2, hold=8):
+    """SIPp caller -> queue lab-sip -> SIPp phone agent301 (rings `ring` s, answers);
+    the caller hangs up `hold` s after the PBX answered. Returns the traffic-style result."""
+    from .traffic import Tracker
+    tr = Tracker(ami)
+    with SippAgent("agent301", ring=ring), SippAgent("agent302", ring=ring):
+        p = sipp_call(hold=hold, wait=False)
+        deadline = time.monotonic() + hold + 30
+        while p.poll() is None and time.monotonic() < deadline:
+            tr.pump(0.2)
+        rc = p.poll()
+        if rc is None:
+            p.kill()
+            p.wait()
+        tr.pump(1.0)
+    join = next((e for e in tr.events if e.get("Event") == "QueueCallerJoin"), None)
+    call = {"tag": "sip1", "queue": "lab-sip", "hold": hold, "caller_num": "13800138000",
+            "caller_name": "SIPp Caller", "sipp_rc": rc, "expected": "ANSWERED",
+            "expected_ended_by": "caller", "agents": {"agent301": {"ring": ring}}}
+    if join:
+        call["uniqueid"] = call["callid"] = join["Uniqueid"]
+        call["action_id"] = None
+        tr.annotate(call)
+    else:
+        call["outcome"] = None
+    from .traffic import _check
+    return _check({"scenario": "sip_call", "calls": [call], "events": tr.events})
