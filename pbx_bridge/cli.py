@@ -93,7 +93,8 @@ def _export_command(kind: str):
     @click.option("--from", "first", required=True, callback=_day, help="First local day, YYYY-MM-DD.")
     @click.option("--to", "last", required=True, callback=_day, help="Last local day (included), YYYY-MM-DD.")
     @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
-    def export(config_path: str, first: date, last: date, fmt: str) -> None:
+    @click.option("--pbx", default=None, help="Only this PBX host's records (default: every host in the store).")
+    def export(config_path: str, first: date, last: date, fmt: str, pbx: str | None) -> None:
         from pbx_bridge.reports import export as exporter
         from pbx_bridge.store.engine import sync_engine
         from pbx_bridge.store.migrate import upgrade
@@ -104,7 +105,7 @@ def _export_command(kind: str):
         upgrade(cfg.store.url)
         engine = sync_engine(cfg.store.url)
         try:
-            exporter.write(exporter.rows(engine, kind, first, last, cfg.tz), kind, fmt, sys.stdout)
+            exporter.write(exporter.rows(engine, kind, first, last, cfg.tz, pbx), kind, fmt, sys.stdout)
         finally:
             engine.dispose()
 

@@ -12,7 +12,7 @@ import signal
 import structlog
 
 from pbx_bridge import sdnotify
-from pbx_bridge.ami.client import AmiClient
+from pbx_bridge.ami.client import AmiClient, AmiError
 from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
 from pbx_bridge.config import Config
 from pbx_bridge.store.engine import async_engine, safe_url
@@ -36,18 +36,21 @@ class Daemon:
         return {"ami": self.ami.health(), "tracker": self.tracker.health(), "store": self.writer.health()}
 
     async def _ami_connected(self, ami: AmiClient, gap_s: float | None) -> None:
-        if gap_s is None or not self.tracker.active:
+        if gap_s is None:
             return
-        # Calls that ended while we were away (or died with an Asterisk restart) will send no more
-        # events: ask Asterisk which channels still exist and close the rest now.
-        try:
-            listing = await ami.send_action({"Action": "CoreShowChannels"}, timeout=10)
-        except (TimeoutError, ConnectionError) as exc:
-            log.warning("ami_channel_resync_failed", error=repr(exc))
-            return
-        alive = {m.get("Uniqueid") for m in listing if isinstance(listing, list) and m.get("Uniqueid")}
-        closed = self.tracker.close_missing(alive)
-        log.warning("ami_gap", gap_s=round(gap_s, 1), calls_closed_as_incomplete=closed)
+        closed = 0
+        if self.tracker.active:
+            # Calls that ended while we were away (or died with an Asterisk restart) will send no
+            # more events: ask Asterisk which channels still exist and close the rest now.
+            try:
+                listing = await ami.send_action({"Action": "CoreShowChannels"}, timeout=10)
+            except (TimeoutError, ConnectionError, AmiError) as exc:
+                log.warning("ami_channel_resync_failed", error=repr(exc))
+            else:
+                items = listing if isinstance(listing, list) else []
+                closed = self.tracker.close_missing({m.get("Uniqueid") for m in items if m.get("Uniqueid")})
+        log.warning("ami_gap", gap_s=round(gap_s, 1), calls_in_queue=len(self.tracker.active),
+                    calls_closed_as_incomplete=closed)
 
     async def _sweeper(self) -> None:
         while True:

@@ -34,7 +34,7 @@ def _as_bound(moment: datetime, dialect: str) -> datetime:
     return moment.replace(tzinfo=None) if dialect == "sqlite" else moment
 
 
-def rows(engine: Engine, kind: str, first: date, last: date, tz: ZoneInfo) -> Iterator[dict]:
+def rows(engine: Engine, kind: str, first: date, last: date, tz: ZoneInfo, pbx: str | None = None) -> Iterator[dict]:
     table, time_col, fields, order = KINDS[kind]
     start, end = utc_bounds(first, last, tz)
     column = table.c[time_col]
@@ -43,6 +43,8 @@ def rows(engine: Engine, kind: str, first: date, last: date, tz: ZoneInfo) -> It
         .where(column >= _as_bound(start, engine.dialect.name), column < _as_bound(end, engine.dialect.name))
         .order_by(*(table.c[c] for c in order))
     )
+    if pbx is not None:
+        query = query.where(table.c.pbx == pbx)
     with engine.connect() as conn:
         for row in conn.execute(query).mappings():
             out = dict(row)

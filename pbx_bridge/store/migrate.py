@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from sqlalchemy import text
 
 from pbx_bridge.store.engine import sync_engine
 
@@ -14,6 +15,9 @@ def upgrade(url: str) -> None:
     engine = sync_engine(url)
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Several daemons may start at once against one database: one migrates at a time.
+                connection.execute(text("SELECT pg_advisory_xact_lock(7263528)"))
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
     finally:

@@ -1,0 +1,115 @@
+"""A real Asterisk 22, the project's dialplan, the real daemon: what it records is what happened."""
+
+import json
+import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from lab import traffic
+from tests.support import queue_log
+from tests.support.daemon import DaemonProcess
+
+pytestmark = pytest.mark.lab
+
+CALL_EVENTS = {"call_joined", "offer_closed", "call_answered", "call_left_unanswered", "call_recorded",
+               "call_abandoned", "call_ended_during_ami_gap", "call_closed_stale"}
+
+
+def local_days():
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    return str(today - timedelta(days=1)), str(today + timedelta(days=1))
+
+
+def exported(daemon, kind="calls"):
+    first, last = local_days()
+    return [json.loads(line) for line in daemon.export(kind, first, last).splitlines()]
+
+
+def wait_recorded(daemon, count, timeout=60):
+    daemon.wait_for("call_recorded", count=count, timeout=timeout)
+    time.sleep(1.0)  # let the writer's batch land
+
+
+def test_fifty_real_calls_match_asterisks_queue_log(lab, lab_ami, tmp_path):
+    lab.clear_queue_log()
+    daemon = DaemonProcess(tmp_path, f"sqlite:///{tmp_path}/store.db").start()
+    results = [traffic.SCENARIOS[name](lab_ami) for name in (
+        "answered", "answered_agent_hangup", "abandoned", "ring_no_answer", "timeout", "exit_empty",
+        "chinese_caller", "busy_unavailable", "sip_call")]
+    results.append(traffic.mixed(lab_ami, n=42, seed=11, gap=1.5))
+    done = [c for r in results for c in r["calls"]]
+    assert len(done) >= 50
+    wait_recorded(daemon, len(done))
+    assert daemon.stop() == 0
+
+    records = {r["uniqueid"]: r for r in exported(daemon)}
+    oracle = queue_log.parse(lab.queue_log_lines())
+    assert len(records) == len(oracle) == len(done)
+    assert set(records) == set(oracle)
+    outcomes = set()
+    for callid, truth in oracle.items():
+        record = records[callid]
+        outcomes.add(record["outcome"])
+        assert record["outcome"] == truth.outcome, callid
+        assert record["agent"] == truth.agent, callid
+        assert record["wait_s"] == pytest.approx(truth.wait_s, abs=1.0), callid
+        assert record["incomplete"] is False
+    assert outcomes >= {"answered", "abandoned", "timeout", "exitempty"}
+    assert any(r["caller_name"] == "张三丰" for r in records.values())
+    # queue_log RINGNOANSWER|ms: a ring that ran out is a no-answer offer; 0 ms is a busy member
+    rna = {callid for callid, truth in oracle.items() if any(ms > 0 for _, ms in truth.ring_no_answer)}
+    busy = {callid for callid, truth in oracle.items() if any(ms == 0 for _, ms in truth.ring_no_answer)}
+    offers = exported(daemon, "offers")
+    assert rna and rna <= {o["uniqueid"] for o in offers if o["result"] == "no-answer"}
+    assert busy and busy <= {o["uniqueid"] for o in offers if o["result"] == "busy"}
+
+    lines = daemon.lines()
+    assert all(line.get("uniqueid") for line in lines if line.get("event") in CALL_EVENTS)
+    assert "pbx-lab-secret" not in daemon.log_path.read_text()
+
+
+def test_daemon_reconnects_after_an_asterisk_restart_without_duplicates(lab, tmp_path):
+    daemon = DaemonProcess(tmp_path, f"sqlite:///{tmp_path}/store.db").start()
+    with lab.ami() as ami:
+        traffic.set_agent(ami, 201, ring=1)
+        traffic.set_agent(ami, 202, ring=1)
+        for i in range(3):
+            traffic.originate(ami, queue="support", hold=30, caller_num=f"1390000900{i}")
+        cut = {line["uniqueid"] for line in daemon.wait_for("call_joined", count=3)}
+        time.sleep(2)
+    lab.restart()
+    daemon.wait_for("ami_connected", count=2, timeout=60)
+    gap = daemon.wait_for("ami_gap")[0]
+    assert gap["gap_s"] >= 0
+    with lab.ami() as ami:
+        after = traffic.answered(ami)["calls"][0]
+    wait_recorded(daemon, 4)
+    assert daemon.stop() == 0
+
+    rows = exported(daemon)
+    keys = [r["uniqueid"] for r in rows]
+    assert len(keys) == len(set(keys)), "no duplicates"
+    assert cut | {after["callid"]} == set(keys)
+    by_id = {r["uniqueid"]: r for r in rows}
+    assert by_id[after["callid"]]["outcome"] == "answered"
+    assert not by_id[after["callid"]]["incomplete"]
+    for callid in cut:  # cut by the restart: recorded once, and nothing invented about them
+        assert by_id[callid]["queue"] == "support"
+
+
+@pytest.mark.postgres
+def test_two_daemons_share_one_postgresql_without_collisions(lab, lab_ami, pg_server, tmp_path):
+    first = DaemonProcess(tmp_path / "a", pg_server.url, pbx="pbx-a").start()
+    second = DaemonProcess(tmp_path / "b", pg_server.url, pbx="pbx-b").start()
+    calls = traffic.answered(lab_ami)["calls"] + traffic.abandoned(lab_ami)["calls"]
+    for daemon in (first, second):
+        wait_recorded(daemon, len(calls))
+    assert first.stop() == 0 and second.stop() == 0
+
+    rows = exported(first)
+    assert sorted((r["pbx"], r["uniqueid"]) for r in rows) == sorted(
+        (pbx, c["callid"]) for pbx in ("pbx-a", "pbx-b") for c in calls)
+    only_b = [r["uniqueid"] for r in exported(second) if r["pbx"] == "pbx-b"]
+    assert sorted(only_b) == sorted(c["callid"] for c in calls)

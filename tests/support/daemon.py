@@ -1,0 +1,88 @@
+"""Runs the real `pbx-bridge run` as a child process, the way systemd would, for lab tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+
+class DaemonProcess:
+    def __init__(self, workdir: Path, store_url: str, pbx: str = "pbx1", secret: str = "pbx-lab-secret",
+                 **overrides) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path = self.workdir / f"{pbx}.yaml"
+        self.log_path = self.workdir / f"{pbx}.log"
+        config = {
+            "pbx": pbx,
+            "timezone": "Asia/Shanghai",
+            "ami": {"host": "127.0.0.1", "port": 5038, "username": "pbx-bridge", "ping_interval": 2,
+                    "ping_timeout": 2, "reconnect_min": 0.5, "reconnect_max": 2},
+            "store": {"url": store_url, "flush_interval": 0.2},
+            "logging": {"format": "json", "level": "info"},
+        }
+        for key, value in overrides.items():
+            config.setdefault(key, {}).update(value)
+        self.config_path.write_text(yaml.safe_dump(config, allow_unicode=True))
+        self.env = dict(os.environ, PBX_BRIDGE_AMI_SECRET=secret)
+        self.proc: subprocess.Popen | None = None
+        self.secret = secret
+
+    def start(self, wait_connected: bool = True) -> "DaemonProcess":
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pbx_bridge", "run", "-c", str(self.config_path)],
+            stdout=self._log, stderr=subprocess.STDOUT, env=self.env,
+        )
+        if wait_connected:
+            self.wait_for("ami_connected")
+        return self
+
+    def lines(self) -> list[dict]:
+        out = []
+        for raw in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                out.append(json.loads(raw))
+            except json.JSONDecodeError:
+                out.append({"event": "<non-json>", "raw": raw})
+        return out
+
+    def wait_for(self, event: str, count: int = 1, timeout: float = 30) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [line for line in self.lines() if line.get("event") == event]
+            if len(found) >= count:
+                return found
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited {self.proc.returncode}: {self.log_path.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {event!r} x{count} in the daemon log within {timeout} s")
+            time.sleep(0.1)
+
+    def stop(self) -> int:
+        if self.proc is None:
+            return 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self._log.close()
+        self.proc = None
+        return code
+
+    def export(self, kind: str, first: str, last: str, fmt: str = "jsonl") -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "pbx_bridge", kind, "export", "-c", str(self.config_path), "--from", first,
+             "--to", last, "--format", fmt],
+            capture_output=True, text=True, env=self.env, check=True,
+        )
+        return result.stdout
