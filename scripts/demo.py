@@ -9,6 +9,7 @@ import csv
 import io
 import sys
 import time
+import unicodedata
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,11 +25,17 @@ SCENARIOS = ("answered", "answered_agent_hangup", "abandoned", "ring_no_answer",
              "chinese_caller", "busy_unavailable", "sip_call")
 
 
+def width(text: str) -> int:
+    """Terminal columns: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def table(csv_text: str, columns: list[str]) -> str:
-    rows = list(csv.DictReader(io.StringIO(csv_text)))
-    widths = {c: max([len(c)] + [len(r[c] or "") for r in rows]) for c in columns}
-    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
-    lines += ["  ".join((r[c] or "").ljust(widths[c]) for c in columns) for r in rows]
+    rows = [{c: r[c] or "" for c in columns} for r in csv.DictReader(io.StringIO(csv_text))]
+    widths = {c: max([width(c)] + [width(r[c]) for r in rows]) for c in columns}
+    pad = lambda text, c: text + " " * (widths[c] - width(text))  # noqa: E731
+    lines = ["  ".join(pad(c, c) for c in columns)]
+    lines += ["  ".join(pad(r[c], c) for c in columns) for r in rows]
     return "\n".join(lines)
 
 

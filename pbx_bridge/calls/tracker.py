@@ -230,7 +230,8 @@ class CallTracker:
         offer, offered_ts = entry
         ring_s = ts - offered_ts if ts >= offered_ts else fallback_ring_s
         offer.ring_s = None if ring_s is None else round(ring_s, 3)
-        offer.rings = rings_for(offer.ring_s, self.ring)
+        # A busy or unreachable phone never rang, whatever the milliseconds it took to say so.
+        offer.rings = 0 if result in _DIAL_FAILURES.values() else rings_for(offer.ring_s, self.ring)
         offer.result = result
         self.emitted_offers += 1
         log.info("offer_closed", agent=offer.agent, result=result, ring_s=offer.ring_s, rings=offer.rings)
