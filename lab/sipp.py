@@ -30,9 +30,12 @@ class SippAgent:
         self.proc: subprocess.Popen | None = None
 
     def start(self):
+        scenario = self.log_dir / f"sipp-{self.name}.xml"
+        scenario.write_text((SIPP_DIR / "agent_uas.xml").read_text().replace(
+            "RING_MS", str(int(self.ring * 1000))))
         self.proc = subprocess.Popen(
-            [sipp_bin(), "-sf", str(SIPP_DIR / "agent_uas.xml"), "-i", "127.0.0.1",
-             "-p", str(self.port), "-d", str(int(self.ring * 1000)), "-m", str(self.calls),
+            [sipp_bin(), "-sf", str(scenario), "-i", "127.0.0.1",
+             "-p", str(self.port), "-m", str(self.calls),
              "-nostdin", "-mp", str(self.port + 2000)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=open(self.log_dir / f"sipp-{self.name}.err", "wb"),

@@ -123,6 +123,47 @@ def offers() -> None:
     """Offer records: one per time an agent's phone rang for a queued call."""
 
 
+@cli.group()
+def report() -> None:
+    """Reports the center is run by."""
+
+
+@report.command("ring-twice")
+@config_option
+@click.option("--from", "first", required=True, callback=_day, help="First local day, YYYY-MM-DD.")
+@click.option("--to", "last", required=True, callback=_day, help="Last local day (included), YYYY-MM-DD.")
+@click.option("--by", type=click.Choice(["day", "month"]), default="day", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--pbx", default=None, help="Only this PBX host's records.")
+def report_ring_twice(config_path: str, first: date, last: date, by: str, fmt: str, pbx: str | None) -> None:
+    """Per agent: offers answered within two rings, rings per offer, misses, calls ended first."""
+    import csv
+    import json
+
+    from pbx_bridge.reports import ring_twice
+    from pbx_bridge.ring import two_rings_s
+    from pbx_bridge.store.engine import sync_engine
+    from pbx_bridge.store.migrate import upgrade
+
+    cfg = _load(config_path)
+    upgrade(cfg.store.url)
+    engine = sync_engine(cfg.store.url)
+    try:
+        rows = ring_twice.compliance(engine, first, last, cfg.tz, cfg.ring, by, pbx)
+    finally:
+        engine.dispose()
+    if fmt == "table":
+        click.echo(ring_twice.as_table(rows, two_rings_s(cfg.ring)))
+    elif fmt == "json":
+        click.echo(json.dumps([r.as_dict() for r in rows], ensure_ascii=False, indent=1))
+    else:
+        dicts = [r.as_dict() for r in rows]
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(dicts[0]) if dicts else ["period", "agent"],
+                                lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(dicts)
+
+
 calls.add_command(_export_command("calls"))
 offers.add_command(_export_command("offers"))
 

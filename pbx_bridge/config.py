@@ -48,6 +48,14 @@ class AmiConfig(_Strict):
         return self
 
 
+class AgiConfig(_Strict):
+    host: str
+    port: int = Field(ge=0, le=65535, description="0: any free port (tests)")
+    header_timeout: float = Field(gt=0, le=60)
+    command_timeout: float = Field(gt=0, le=600)
+    max_sessions: int = Field(ge=1, le=10_000)
+
+
 class StoreConfig(_Strict):
     url: str
     batch_size: int = Field(ge=1, le=10_000)
@@ -70,6 +78,7 @@ CADENCES = {"cn": Cadence(on_ms=1000, off_ms=4000), "us": Cadence(on_ms=2000, of
 class RingConfig(_Strict):
     cadence: Literal["cn", "us"] | Cadence
     two_rings: Literal["end_of_second_ring", "two_full_cycles"]
+    misses_before_pause: int = Field(default=2, ge=0, le=100)
 
     @property
     def pattern(self) -> Cadence:
@@ -85,6 +94,7 @@ class Config(_Strict):
     pbx: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     timezone: str
     ami: AmiConfig
+    agi: AgiConfig
     store: StoreConfig
     tracking: TrackingConfig
     ring: RingConfig

@@ -13,7 +13,11 @@ import structlog
 
 from pbx_bridge import sdnotify
 from pbx_bridge.ami.client import AmiClient, AmiError
+from pbx_bridge.agi.routes import all_routes
+from pbx_bridge.agi.server import FastAgiServer
+from pbx_bridge.calls.records import CallRecord, OfferRecord
 from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
+from pbx_bridge.rules.ring_twice import RingTwiceRule
 from pbx_bridge.config import Config
 from pbx_bridge.store.engine import async_engine, safe_url
 from pbx_bridge.store.migrate import upgrade
@@ -28,12 +32,27 @@ class Daemon:
         self.stop = asyncio.Event()
         self.engine = async_engine(cfg.store.url)
         self.writer = StoreWriter(self.engine, cfg.store.batch_size, cfg.store.flush_interval)
-        self.tracker = CallTracker(cfg.pbx, cfg.ring, self.writer.put, stale_after=cfg.tracking.stale_after)
+        self.tracker = CallTracker(cfg.pbx, cfg.ring, self._record, stale_after=cfg.tracking.stale_after)
         self.ami = AmiClient(cfg.ami, secret, self.tracker.handle, self.stop, WANTED_EVENTS, self._ami_connected)
+        self.ring_twice = RingTwiceRule(cfg.ring.misses_before_pause, self._pause_member)
+        self.agi = FastAgiServer(cfg.agi, all_routes(cfg))
         self.tasks: dict[str, asyncio.Task] = {}
 
     def health(self) -> dict:
-        return {"ami": self.ami.health(), "tracker": self.tracker.health(), "store": self.writer.health()}
+        return {"ami": self.ami.health(), "tracker": self.tracker.health(), "store": self.writer.health(),
+                "agi": self.agi.health(), "ring_twice": self.ring_twice.health()}
+
+    def _record(self, record: CallRecord | OfferRecord) -> None:
+        self.writer.put(record)
+        if isinstance(record, OfferRecord):
+            self.ring_twice.on_offer(record)
+
+    async def _pause_member(self, interface: str, reason: str) -> None:
+        """QueuePause without a queue: the member is paused in every queue it belongs to."""
+        reply = await self.ami.send_action(
+            {"Action": "QueuePause", "Interface": interface, "Paused": "true", "Reason": reason}, timeout=10)
+        if not reply.success:
+            raise RuntimeError(f"QueuePause refused: {reply.get('message')}")
 
     async def _ami_connected(self, ami: AmiClient, gap_s: float | None) -> None:
         if gap_s is None:
@@ -64,7 +83,8 @@ class Daemon:
             sdnotify.notify(
                 "WATCHDOG=1",
                 f"STATUS=ami {'up' if health['ami']['connected'] else 'down'}, "
-                f"{health['tracker']['active_calls']} calls in queue, {health['store']['pending']} records pending",
+                f"{health['tracker']['active_calls']} calls in queue, {health['store']['pending']} records pending, "
+                f"{health['agi']['active']} AGI sessions",
             )
             await asyncio.sleep(interval)
 
@@ -75,7 +95,9 @@ class Daemon:
             async with asyncio.TaskGroup() as group:
                 for name, coro in (
                     ("store-writer", self.writer.run()),
+                    ("fastagi", self.agi.run()),
                     ("ami", self.ami.run()),
+                    ("ring-twice", self.ring_twice.run()),
                     ("call-sweeper", self._sweeper()),
                     ("watchdog", self._watchdog()),
                 ):

@@ -36,7 +36,9 @@ WANTED_EVENTS = (
 _LEAVE_STATUS = {"TIMEOUT": "timeout", "LEAVEEMPTY": "exitempty", "LEAVEUNAVAIL": "exitempty"}
 _DIAL_FAILURES = {"BUSY": "busy", "CHANUNAVAIL": "unavailable", "CONGESTION": "unavailable"}
 _UNKNOWN_NAMES = {"", "<unknown>", "unknown"}
-COMPLETE_GRACE_S = 30.0  # how long a hung-up answered call waits for its AgentComplete
+COMPLETE_GRACE_S = 30.0
+SAME_INSTANT_S = 0.25  # Asterisk publishes the ring's end and the caller's exit within a millisecond
+_LEAVING = {"queuecallerabandon", "queuecallerleave", "hangup"}  # how long a hung-up answered call waits for its AgentComplete
 
 
 @dataclass
@@ -51,6 +53,9 @@ class _Active:
     abandon_ts: float | None = None
     queuestatus: str | None = None
     hungup_ts: float | None = None
+    # An AgentRingNoAnswer waits here a moment: if the caller leaves in the same instant, the
+    # ring was cut by the caller's max wait, not missed by the agent.
+    pending_rna: list[tuple[str, float, float | None]] = field(default_factory=list)
 
 
 def _utc(ts: float) -> datetime:
@@ -98,6 +103,9 @@ class CallTracker:
             return  # not a queued call we know (an agent's leg, or joined before we connected)
         ts = self._timestamp(event)
         with structlog.contextvars.bound_contextvars(uniqueid=uniqueid):
+            call = self.active.get(uniqueid)
+            if call is not None and call.pending_rna:
+                self._settle_rna(call, name, ts)
             handler(event, uniqueid, ts)
         call = self.active.get(uniqueid)
         if call is not None:
@@ -160,9 +168,9 @@ class CallTracker:
         call.offers[offer_id] = (offer, ts)
 
     def _ring_no_answer(self, ev: Mapping, uniqueid: str, ts: float) -> None:
-        fallback = _int(ev.get("RingTime"))
-        self._close_offer(self.active[uniqueid], ev.get("DestUniqueid"), "no-answer", ts,
-                          None if fallback is None else fallback / 1000)
+        fallback = _int(ev.get("RingTime"))  # milliseconds in this event
+        self.active[uniqueid].pending_rna.append(
+            (ev.get("DestUniqueid") or "", ts, None if fallback is None else fallback / 1000))
 
     def _connect(self, ev: Mapping, uniqueid: str, ts: float) -> None:
         call = self.active[uniqueid]
@@ -238,6 +246,18 @@ class CallTracker:
         self.sink(offer)
         return offer
 
+    def _settle_rna(self, call: _Active, next_event: str, ts: float) -> None:
+        rna_ts = call.pending_rna[-1][1]
+        if ts - rna_ts > SAME_INSTANT_S:
+            result = "no-answer"
+        elif next_event in _LEAVING:
+            result = "caller-left"
+        else:
+            return
+        for offer_id, when, fallback in call.pending_rna:
+            self._close_offer(call, offer_id, result, when, fallback)
+        call.pending_rna.clear()
+
     def _close_open_offers(self, call: _Active, result: str, ts: float) -> None:
         for offer_id in list(call.offers):
             self._close_offer(call, offer_id, result, ts)
@@ -246,6 +266,8 @@ class CallTracker:
         record = call.record
         self.active.pop(record.uniqueid, None)
         end_ts = call.hungup_ts or call.last_ts
+        if call.pending_rna:
+            self._settle_rna(call, "", float("inf"))
         self._close_open_offers(call, "caller-left", end_ts)
         if record.outcome == "unknown":
             self._resolve_unanswered(call)

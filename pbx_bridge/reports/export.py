@@ -29,7 +29,7 @@ def utc_bounds(first: date, last: date, tz: ZoneInfo) -> tuple[datetime, datetim
     return start, end
 
 
-def _as_bound(moment: datetime, dialect: str) -> datetime:
+def db_bound(moment: datetime, dialect: str) -> datetime:
     # SQLite keeps naive UTC text; PostgreSQL compares aware timestamps.
     return moment.replace(tzinfo=None) if dialect == "sqlite" else moment
 
@@ -40,7 +40,7 @@ def rows(engine: Engine, kind: str, first: date, last: date, tz: ZoneInfo, pbx: 
     column = table.c[time_col]
     query = (
         select(*(table.c[f] for f in fields))
-        .where(column >= _as_bound(start, engine.dialect.name), column < _as_bound(end, engine.dialect.name))
+        .where(column >= db_bound(start, engine.dialect.name), column < db_bound(end, engine.dialect.name))
         .order_by(*(table.c[c] for c in order))
     )
     if pbx is not None:

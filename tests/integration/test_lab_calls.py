@@ -102,7 +102,8 @@ def test_daemon_reconnects_after_an_asterisk_restart_without_duplicates(lab, tmp
 @pytest.mark.postgres
 def test_two_daemons_share_one_postgresql_without_collisions(lab, lab_ami, pg_server, tmp_path):
     first = DaemonProcess(tmp_path / "a", pg_server.url, pbx="pbx-a").start()
-    second = DaemonProcess(tmp_path / "b", pg_server.url, pbx="pbx-b").start()
+    # one FastAGI port per host: the second daemon stands for another PBX host's
+    second = DaemonProcess(tmp_path / "b", pg_server.url, pbx="pbx-b", agi={"port": 4574}).start()
     calls = traffic.answered(lab_ami)["calls"] + traffic.abandoned(lab_ami)["calls"]
     for daemon in (first, second):
         wait_recorded(daemon, len(calls))

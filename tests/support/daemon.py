@@ -25,6 +25,7 @@ class DaemonProcess:
             "timezone": "Asia/Shanghai",
             "ami": {"host": "127.0.0.1", "port": 5038, "username": "pbx-bridge", "ping_interval": 2,
                     "ping_timeout": 2, "reconnect_min": 0.5, "reconnect_max": 2},
+            "agi": {"port": 4573},
             "store": {"url": store_url, "flush_interval": 0.2},
             "logging": {"format": "json", "level": "info"},
         }

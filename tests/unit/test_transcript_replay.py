@@ -101,3 +101,10 @@ def test_replaying_a_stream_twice_gives_identical_keys():
     second, second_offers, _ = run("mixed")
     assert first == second
     assert {(o.uniqueid, o.offer_id) for o in first_offers} == {(o.uniqueid, o.offer_id) for o in second_offers}
+
+
+def test_a_ring_cut_by_the_callers_max_wait_is_not_the_agents_miss():
+    _, offers, _ = run("timeout")
+    by_ring = sorted((o.ring_s, o.result) for o in offers)
+    assert by_ring[0][0] == pytest.approx(1.0, abs=0.1) and by_ring[0][1] == "caller-left"
+    assert by_ring[-1][0] == pytest.approx(4.0, abs=0.1) and by_ring[-1][1] == "no-answer"

@@ -1,0 +1,1 @@
+"""AGI: the dialplan asks the daemon (FastAGI) or a script (classic AGI) what the rules require."""

@@ -1,0 +1,32 @@
+"""The FastAGI routes the daemon serves, by agi_network_script."""
+
+from __future__ import annotations
+
+import structlog
+
+from pbx_bridge.agi.ring_twice import UnknownRole, plan
+from pbx_bridge.agi.server import AgiSession, Route
+from pbx_bridge.config import Config
+
+log = structlog.get_logger(__name__)
+
+
+def ring_twice(cfg: Config) -> Route:
+    async def route(session: AgiSession) -> None:
+        role = session.args[0] if session.args else "inbound"
+        try:
+            lines = plan(role, cfg.ring)
+        except UnknownRole as exc:
+            log.warning("ring_twice_unknown_role", role=role)
+            await session.command(f'VERBOSE "pbx-bridge: {exc}" 1')
+            await session.command("SET VARIABLE PBXB_RING_TWICE error")
+            return
+        for line in lines:
+            await session.command(line)
+        log.info("ring_twice_applied", role=role)
+
+    return route
+
+
+def all_routes(cfg: Config) -> dict[str, Route]:
+    return {"ring_twice": ring_twice(cfg)}

@@ -1,0 +1,220 @@
+"""The FastAGI server inside the daemon.
+
+Written on asyncio streams rather than panoramisk's fast_agi, which spins the loop forever on a
+connection closed before its header and breaks plain-function routes on Python 3.11. Every
+session is bounded: a header timeout, a command timeout, a write (drain) timeout for a client that
+stops reading, a size limit on the header, and a cap on concurrent sessions. One client can waste
+at most its own session, never the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+import structlog
+
+from pbx_bridge.config import AgiConfig
+
+log = structlog.get_logger(__name__)
+
+MAX_HEADER_LINES = 200
+MAX_LINE = 4096
+_RESULT = re.compile(r"^(\d{3})[ -](.*)$")
+
+
+class AgiHangup(Exception):
+    """The channel hung up (HANGUP notice or 511): end the session quietly."""
+
+
+class AgiProtocolError(Exception):
+    """The peer does not speak AGI: drop it."""
+
+
+class AgiCommandError(Exception):
+    pass
+
+
+@dataclass
+class AgiReply:
+    code: int
+    result: str
+    data: str
+    raw: str
+
+
+def parse_reply(line: str) -> AgiReply:
+    match = _RESULT.match(line)
+    if match is None:
+        raise AgiProtocolError(f"not an AGI reply: {line[:80]!r}")
+    code, rest = int(match.group(1)), match.group(2)
+    result, data = "", ""
+    found = re.search(r"result=(\S*)(?:\s+\((.*)\))?", rest)
+    if found:
+        result, data = found.group(1), found.group(2) or ""
+    return AgiReply(code, result, data, line)
+
+
+@dataclass
+class AgiSession:
+    headers: dict[str, str]
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    cfg: AgiConfig
+    commands: list[str] = field(default_factory=list)
+
+    @property
+    def script(self) -> str:
+        return self.headers.get("agi_network_script", "").strip("/").split("?")[0]
+
+    @property
+    def args(self) -> list[str]:
+        out = []
+        for i in itertools.count(1):
+            value = self.headers.get(f"agi_arg_{i}")
+            if value is None:
+                return out
+            out.append(value)
+
+    async def _line(self) -> str:
+        raw = await asyncio.wait_for(self.reader.readline(), self.cfg.command_timeout)
+        if not raw:
+            raise AgiHangup("connection closed")
+        if len(raw) > MAX_LINE:
+            raise AgiProtocolError("reply line too long")
+        return raw.decode("utf-8", "replace").rstrip("\r\n")
+
+    async def command(self, line: str) -> AgiReply:
+        """Send one AGI command; wait (bounded) for its reply."""
+        self.commands.append(line)
+        self.writer.write(line.encode() + b"\n")
+        await asyncio.wait_for(self.writer.drain(), self.cfg.command_timeout)
+        while True:
+            text = await self._line()
+            if text == "HANGUP":
+                continue  # the asynchronous hangup notice; the command's own reply follows
+            reply = parse_reply(text)
+            if reply.code == 100:
+                continue  # "Trying...": the real answer follows
+            if reply.code == 511:
+                raise AgiHangup(text)
+            if reply.code == 520:
+                while not (await self._line()).startswith("520 End"):
+                    pass
+                raise AgiCommandError(f"usage error for {line!r}")
+            if reply.code != 200:
+                raise AgiCommandError(f"{line!r}: {text}")
+            if reply.result == "-1":
+                raise AgiHangup(f"{line!r} returned -1")
+            return reply
+
+
+Route = Callable[[AgiSession], Awaitable[None]]
+
+
+async def read_header(reader: asyncio.StreamReader, timeout: float) -> dict[str, str]:
+    """The agi_* block up to its blank line, within `timeout` in total."""
+
+    async def collect() -> dict[str, str]:
+        headers: dict[str, str] = {}
+        for _ in range(MAX_HEADER_LINES):
+            raw = await reader.readline()
+            if not raw:
+                raise AgiProtocolError("closed before the end of the header")
+            if len(raw) > MAX_LINE or not raw.endswith(b"\n"):
+                raise AgiProtocolError("header line too long")
+            text = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if not text:
+                if not headers:
+                    raise AgiProtocolError("empty header")
+                return headers
+            key, sep, value = text.partition(":")
+            if not sep or not key.startswith("agi_"):
+                raise AgiProtocolError(f"not an AGI header line: {text[:60]!r}")
+            headers[key] = value.strip()
+        raise AgiProtocolError("header too long")
+
+    return await asyncio.wait_for(collect(), timeout)
+
+
+class FastAgiServer:
+    def __init__(self, cfg: AgiConfig, routes: dict[str, Route]) -> None:
+        self.cfg = cfg
+        self.routes = routes
+        self.slots = asyncio.Semaphore(cfg.max_sessions)
+        self.active: set[asyncio.Task] = set()
+        self.served = 0
+        self.rejected = 0
+        self.malformed = 0
+        self.failed = 0
+        self.listening = False
+        self.port = cfg.port
+        self._ids = itertools.count(1)
+
+    def health(self) -> dict:
+        return {"listening": self.listening, "active": len(self.active), "served": self.served,
+                "rejected": self.rejected, "malformed": self.malformed, "failed": self.failed}
+
+    async def run(self) -> None:
+        server = await asyncio.start_server(self._accept, self.cfg.host, self.cfg.port, limit=MAX_LINE * 2)
+        self.port = server.sockets[0].getsockname()[1]
+        self.listening = True
+        log.info("fastagi_listening", host=self.cfg.host, port=self.port)
+        try:
+            async with server:
+                await server.serve_forever()
+        finally:
+            self.listening = False
+            for task in list(self.active):
+                task.cancel()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if self.slots.locked():
+            self.rejected += 1
+            log.warning("fastagi_session_rejected", reason="max_sessions reached", limit=self.cfg.max_sessions)
+            writer.transport.abort()
+            return
+        async with self.slots:
+            self.active.add(task)
+            try:
+                await self._session(reader, writer)
+            finally:
+                self.active.discard(task)
+                # Nothing left to say: close cleanly, unless the peer stopped reading our output.
+                if writer.transport.get_write_buffer_size():
+                    writer.transport.abort()
+                else:
+                    writer.close()
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session_id = next(self._ids)
+        with structlog.contextvars.bound_contextvars(agi_session=session_id):
+            try:
+                headers = await read_header(reader, self.cfg.header_timeout)
+            except (AgiProtocolError, TimeoutError, ConnectionError, ValueError) as exc:
+                self.malformed += 1
+                log.debug("fastagi_bad_header", error=repr(exc)[:120])
+                return
+            session = AgiSession(headers, reader, writer, self.cfg)
+            route = self.routes.get(session.script)
+            with structlog.contextvars.bound_contextvars(uniqueid=headers.get("agi_uniqueid"), agi_script=session.script):
+                if route is None:
+                    self.failed += 1
+                    log.warning("fastagi_unknown_script", request=headers.get("agi_request"))
+                    return
+                try:
+                    await route(session)
+                    self.served += 1
+                except AgiHangup:
+                    self.served += 1
+                    log.info("fastagi_caller_hung_up")
+                except (AgiProtocolError, AgiCommandError, TimeoutError, ConnectionError) as exc:
+                    self.failed += 1
+                    log.warning("fastagi_session_failed", error=repr(exc)[:200])
+                except Exception:  # noqa: BLE001 - a bug in one route must not take the server down
+                    self.failed += 1
+                    log.exception("fastagi_route_crashed")
