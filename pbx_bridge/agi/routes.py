@@ -13,12 +13,12 @@ log = structlog.get_logger(__name__)
 
 def ring_twice(cfg: Config) -> Route:
     async def route(session: AgiSession) -> None:
-        role = session.args[0] if session.args else "inbound"
+        role = session.args[0] if session.args else ""
         try:
             lines = plan(role, cfg.ring)
-        except UnknownRole as exc:
+        except UnknownRole:
             log.warning("ring_twice_unknown_role", role=role)
-            await session.command(f'VERBOSE "pbx-bridge: {exc}" 1')
+            await session.command('VERBOSE "pbx-bridge: ring_twice needs the role inbound or agent" 1')
             await session.command("SET VARIABLE PBXB_RING_TWICE error")
             return
         for line in lines:

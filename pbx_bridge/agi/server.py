@@ -159,7 +159,10 @@ class FastAgiServer:
                 "rejected": self.rejected, "malformed": self.malformed, "failed": self.failed}
 
     async def run(self) -> None:
-        server = await asyncio.start_server(self._accept, self.cfg.host, self.cfg.port, limit=MAX_LINE * 2)
+        # A backlog below max_sessions drops SYNs in a burst, and the kernel retries them a full second
+        # later: a second of extra ringing for those callers.
+        server = await asyncio.start_server(self._accept, self.cfg.host, self.cfg.port, limit=MAX_LINE * 2,
+                                            backlog=max(self.cfg.max_sessions, 128))
         self.port = server.sockets[0].getsockname()[1]
         self.listening = True
         log.info("fastagi_listening", host=self.cfg.host, port=self.port)
