@@ -10,11 +10,13 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from pbx_bridge.yaml_errors import format_validation_error, node_line, read_yaml
 
 SECRET_ENV = "PBX_BRIDGE_AMI_SECRET"
 STORE_URL_ENV = "PBX_BRIDGE_STORE_URL"
@@ -85,6 +87,16 @@ class RingConfig(_Strict):
         return CADENCES[self.cadence] if isinstance(self.cadence, str) else self.cadence
 
 
+class VoicemailConfig(_Strict):
+    enabled: bool
+    rota: Path
+    spool_dir: Path
+    asterisk_spool_dir: str
+    retry_minutes: float = Field(ge=0, le=120)
+    playback_context: str
+    callback_context: str
+
+
 class LoggingConfig(_Strict):
     format: Literal["auto", "json", "console"]
     level: Literal["debug", "info", "warning", "error"]
@@ -98,6 +110,7 @@ class Config(_Strict):
     store: StoreConfig
     tracking: TrackingConfig
     ring: RingConfig
+    voicemail: VoicemailConfig
     logging: LoggingConfig
 
     @field_validator("timezone")
@@ -120,21 +133,6 @@ class Loaded:
     path: str
 
 
-def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """The 1-based line of the deepest YAML node on the pydantic error path."""
-    node, line = root, (root.start_mark.line + 1 if root is not None else None)
-    for part in loc:
-        if not isinstance(node, yaml.MappingNode):
-            break
-        for key_node, value_node in node.value:
-            if key_node.value == str(part):
-                node, line = value_node, key_node.start_mark.line + 1
-                break
-        else:
-            break
-    return line
-
-
 def _deep_merge(base: dict, over: dict) -> dict:
     out = dict(base)
     for key, value in over.items():
@@ -150,42 +148,7 @@ def packaged_defaults() -> dict:
 
 
 def _read_yaml(path: str) -> tuple[dict, yaml.Node | None]:
-    try:
-        text = Path(path).read_text("utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}" if mark else path
-        raise ConfigError(f"{where}: invalid YAML: {exc.problem}") from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}:1: the file must be a mapping of keys, not a {type(data).__name__}")
-    return data, root
-
-
-def _format_error(path: str, root: yaml.Node | None, exc: ValidationError) -> str:
-    # With a union (ring.cadence) pydantic reports every branch; the deepest error is the one
-    # that speaks of what the admin wrote, and an unknown key is the likeliest slip.
-    errors = sorted(exc.errors(), key=lambda e: (-len(e["loc"]), e["type"] != "extra_forbidden"))
-    first = errors[0]
-    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and (p[:1].isupper() or "[" in p)))
-    key = ".".join(str(p) for p in loc) or "(top)"
-    line = _node_line(root, loc)
-    where = f"{path}:{line}" if line else path
-    if first["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif first["type"] == "missing":
-        message = "required key is missing"
-    else:
-        message = first["msg"].removeprefix("Value error, ")
-    more = len(exc.errors()) - 1
-    suffix = f" (and {more} more)" if more > 0 else ""
-    return f"{where}: {key}: {message}{suffix}"
+    return read_yaml(path, ConfigError)
 
 
 def _resolve_secret(data: dict, path: str, root: yaml.Node | None, env: dict[str, str]) -> None:
@@ -199,7 +162,7 @@ def _resolve_secret(data: dict, path: str, root: yaml.Node | None, env: dict[str
         try:
             ami["secret"] = secret_path.read_text("utf-8").strip()
         except OSError as exc:
-            line = _node_line(root, ("ami", "secret_file"))
+            line = node_line(root, ("ami", "secret_file"))
             raise ConfigError(f"{path}:{line}: ami.secret_file: cannot read {secret_path}: {exc.strerror}") from exc
 
 
@@ -214,4 +177,4 @@ def load_config(path: str, env: dict[str, str] | None = None) -> Config:
     try:
         return Config.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(_format_error(path, root, exc)) from None
+        raise ConfigError(format_validation_error(path, root, exc, merged)) from None

@@ -35,8 +35,26 @@ class Daemon:
         self.tracker = CallTracker(cfg.pbx, cfg.ring, self._record, stale_after=cfg.tracking.stale_after)
         self.ami = AmiClient(cfg.ami, secret, self.tracker.handle, self.stop, WANTED_EVENTS, self._ami_connected)
         self.ring_twice = RingTwiceRule(cfg.ring.misses_before_pause, self._pause_member)
-        self.agi = FastAgiServer(cfg.agi, all_routes(cfg))
+        self.rota = self.player = self.duty_caller = None
+        if cfg.voicemail.enabled:
+            self._voicemail(cfg)
+        self.agi = FastAgiServer(cfg.agi, all_routes(cfg, self.player, self.rota))
         self.tasks: dict[str, asyncio.Task] = {}
+
+    def _voicemail(self, cfg: Config) -> None:
+        from pbx_bridge.ring import two_rings_s
+        from pbx_bridge.rota.holder import RotaHolder
+        from pbx_bridge.voicemail.duty_caller import DutyCaller
+        from pbx_bridge.voicemail.player import VoicemailPlayer
+        from pbx_bridge.voicemail.spool import Spool
+
+        self.rota = RotaHolder(str(cfg.voicemail.rota))
+        self.rota.load()  # a broken rota at start is a config error: RotaError, exit 2
+        spool = Spool(cfg.voicemail.spool_dir, cfg.voicemail.asterisk_spool_dir)
+        self.player = VoicemailPlayer(cfg.pbx, spool, self.writer.put, cfg.voicemail.callback_context)
+        self.duty_caller = DutyCaller(
+            cfg.pbx, self.rota, self.player, lambda action, timeout: self.ami.send_action(action, timeout),
+            self.writer.put, two_rings_s(cfg.ring), cfg.voicemail.retry_minutes, cfg.voicemail.playback_context)
 
     def health(self) -> dict:
         return {"ami": self.ami.health(), "tracker": self.tracker.health(), "store": self.writer.health(),
@@ -100,8 +118,12 @@ class Daemon:
                     ("ring-twice", self.ring_twice.run()),
                     ("call-sweeper", self._sweeper()),
                     ("watchdog", self._watchdog()),
+                    *((("voicemail-duty", self.duty_caller.run()), ("rota-watch", self.rota.watch(self.stop)))
+                      if self.duty_caller else ()),
                 ):
                     self.tasks[name] = group.create_task(coro, name=name)
+                if self.rota is not None:
+                    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.rota.reload)
                 sdnotify.notify("READY=1")
                 log.info("daemon_ready")
         finally:
@@ -112,7 +134,7 @@ class Daemon:
 
 async def main(cfg: Config, secret: str) -> None:
     upgrade(cfg.store.url)
-    daemon = Daemon(cfg, secret)
+    daemon = Daemon(cfg, secret)  # may raise RotaError: the caller turns it into exit 2
     main_task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

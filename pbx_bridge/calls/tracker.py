@@ -38,7 +38,7 @@ _DIAL_FAILURES = {"BUSY": "busy", "CHANUNAVAIL": "unavailable", "CONGESTION": "u
 _UNKNOWN_NAMES = {"", "<unknown>", "unknown"}
 COMPLETE_GRACE_S = 30.0
 SAME_INSTANT_S = 0.25  # Asterisk publishes the ring's end and the caller's exit within a millisecond
-_LEAVING = {"queuecallerabandon", "queuecallerleave", "hangup"}  # how long a hung-up answered call waits for its AgentComplete
+_LEAVING = {"queuecallerabandon", "queuecallerleave", "hangup", "varset"}  # how long a hung-up answered call waits for its AgentComplete
 
 
 @dataclass
@@ -104,8 +104,8 @@ class CallTracker:
         ts = self._timestamp(event)
         with structlog.contextvars.bound_contextvars(uniqueid=uniqueid):
             call = self.active.get(uniqueid)
-            if call is not None and call.pending_rna:
-                self._settle_rna(call, name, ts)
+            if call is not None and call.pending_rna and name not in _LEAVING:
+                self._settle_rna(call, ts)
             handler(event, uniqueid, ts)
         call = self.active.get(uniqueid)
         if call is not None:
@@ -215,7 +215,10 @@ class CallTracker:
 
     def _varset(self, ev: Mapping, uniqueid: str, ts: float) -> None:
         if (ev.get("Variable") or "").upper() == "QUEUESTATUS":
-            self.active[uniqueid].queuestatus = (ev.get("Value") or "").upper()
+            call = self.active[uniqueid]
+            call.queuestatus = (ev.get("Value") or "").upper()
+            if call.pending_rna:
+                self._settle_rna(call, ts, call.queuestatus)
 
     def _dial_end(self, ev: Mapping, uniqueid: str, ts: float) -> None:
         result = _DIAL_FAILURES.get((ev.get("DialStatus") or "").upper())
@@ -246,28 +249,38 @@ class CallTracker:
         self.sink(offer)
         return offer
 
-    def _settle_rna(self, call: _Active, next_event: str, ts: float) -> None:
+    def _settle_rna(self, call: _Active, ts: float, queuestatus: str | None = None) -> None:
+        """Decide a pending AgentRingNoAnswer: a miss, or a ring cut by the caller's max wait.
+
+        Asterisk reports both the same way; only a timeout (QUEUESTATUS=TIMEOUT) whose exit came in
+        the same instant as the ring's end cuts a ring short. A queue that emptied lets the ring
+        run out first, and a caller hanging up cancels the ring without an AgentRingNoAnswer.
+        """
         rna_ts = call.pending_rna[-1][1]
-        if ts - rna_ts > SAME_INSTANT_S:
+        if queuestatus is None:
+            if ts - rna_ts <= SAME_INSTANT_S:
+                return  # the exit, if any, is still on its way
             result = "no-answer"
-        elif next_event in _LEAVING:
-            result = "caller-left"
         else:
-            return
+            exit_ts = call.abandon_ts or call.left_ts
+            cut = queuestatus == "TIMEOUT" and exit_ts is not None and exit_ts - rna_ts <= SAME_INSTANT_S
+            result = "caller-left" if cut else "no-answer"
         for offer_id, when, fallback in call.pending_rna:
             self._close_offer(call, offer_id, result, when, fallback)
         call.pending_rna.clear()
 
     def _close_open_offers(self, call: _Active, result: str, ts: float) -> None:
+        pending = {offer_id for offer_id, _, _ in call.pending_rna}
         for offer_id in list(call.offers):
-            self._close_offer(call, offer_id, result, ts)
+            if offer_id not in pending:  # those rang out already: _settle_rna decides them
+                self._close_offer(call, offer_id, result, ts)
 
     def _finish(self, call: _Active, incomplete: bool = False) -> None:
         record = call.record
         self.active.pop(record.uniqueid, None)
         end_ts = call.hungup_ts or call.last_ts
         if call.pending_rna:
-            self._settle_rna(call, "", float("inf"))
+            self._settle_rna(call, end_ts, call.queuestatus or "")
         self._close_open_offers(call, "caller-left", end_ts)
         if record.outcome == "unknown":
             self._resolve_unanswered(call)

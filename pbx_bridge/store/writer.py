@@ -20,11 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbx_bridge.backoff import Backoff
 from pbx_bridge.calls.records import CallRecord, OfferRecord
-from pbx_bridge.store.schema import KEYS, calls, offers
+from pbx_bridge.store.schema import KEYS, calls, offers, vm_callbacks, vm_listenings, vm_messages
+from pbx_bridge.voicemail.records import CallbackRecord, ListeningRecord, VoicemailMessageRecord
 
 log = structlog.get_logger(__name__)
 
-_TABLE_OF = {CallRecord: calls, OfferRecord: offers}
+_TABLE_OF = {CallRecord: calls, OfferRecord: offers, ListeningRecord: vm_listenings,
+             VoicemailMessageRecord: vm_messages, CallbackRecord: vm_callbacks}
 
 
 def upsert(dialect: str, table: Table):
@@ -54,7 +56,7 @@ class StoreWriter:
         self.dialect = engine.dialect.name
         self.batch_size = batch_size
         self.flush_interval = flush_interval
-        self.pending: deque[CallRecord | OfferRecord] = deque()
+        self.pending: deque = deque()
         self._wake = asyncio.Event()
         self.backoff = Backoff(0.5, 30)
         self.written = 0

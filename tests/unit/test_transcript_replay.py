@@ -108,3 +108,8 @@ def test_a_ring_cut_by_the_callers_max_wait_is_not_the_agents_miss():
     by_ring = sorted((o.ring_s, o.result) for o in offers)
     assert by_ring[0][0] == pytest.approx(1.0, abs=0.1) and by_ring[0][1] == "caller-left"
     assert by_ring[-1][0] == pytest.approx(4.0, abs=0.1) and by_ring[-1][1] == "no-answer"
+
+
+def test_a_ring_that_ran_out_before_the_queue_emptied_is_a_miss():
+    (offer,) = run("exit_empty")[1]
+    assert (offer.result, offer.ring_s) == ("no-answer", pytest.approx(4.0, abs=0.1))
