@@ -169,6 +169,45 @@ def report_ring_twice(config_path: str, first: date, last: date, by: str, fmt: s
         writer.writerows(dicts)
 
 
+@cli.group("voicemail")
+def voicemail_group() -> None:
+    """Voicemail duty (rules §2)."""
+
+
+@voicemail_group.command("report")
+@config_option
+@click.option("--from", "first", required=True, callback=_day, help="First local day, YYYY-MM-DD.")
+@click.option("--to", "last", required=True, callback=_day, help="Last local day (included), YYYY-MM-DD.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def voicemail_report(config_path: str, first: date, last: date, fmt: str) -> None:
+    """Per company per day: messages left, handled, time to first callback, listenings missed."""
+    import csv
+    import json
+
+    from pbx_bridge.reports import voicemail
+    from pbx_bridge.store.engine import sync_engine
+    from pbx_bridge.store.migrate import upgrade
+
+    cfg = _load(config_path)
+    upgrade(cfg.store.url)
+    engine = sync_engine(cfg.store.url)
+    try:
+        rows = voicemail.daily(engine, first, last, cfg.tz)
+    finally:
+        engine.dispose()
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+    elif fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=voicemail.FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        widths = {f: max([len(f)] + [len(str(r[f])) for r in rows]) for f in voicemail.FIELDS}
+        click.echo("  ".join(f.ljust(widths[f]) for f in voicemail.FIELDS))
+        for row in rows:
+            click.echo("  ".join(str("-" if row[f] is None else row[f]).ljust(widths[f]) for f in voicemail.FIELDS))
+
+
 calls.add_command(_export_command("calls"))
 offers.add_command(_export_command("offers"))
 

@@ -99,7 +99,9 @@ class AmiClient:
     async def send_action(self, fields: dict, timeout: float = 10.0) -> Message | list[Message]:
         if self.protocol is None or self.protocol.closed:
             raise AmiError("not connected")
-        future = self.protocol.send(Action(fields))
+        # as_list=None: let panoramisk tell a list answer (EventList, an async Originate) from a
+        # single one; its protocol's own default (False) would cut every list at its first line.
+        future = self.protocol.send(Action(fields), as_list=None)
         return await asyncio.wait_for(future, timeout)
 
     async def run(self) -> None:

@@ -127,7 +127,8 @@ class VoicemailPlayer:
             await session.command('STREAM FILE privacy-unident ""')
             return False
         log.info("voicemail_callback_dialling", msg_id=message.msg_id, number=message.caller_num)
-        await session.command(f"EXEC Dial Local/{message.caller_num}@{self.callback_context}/n,30")
+        # g: when the customer hangs up, the agent stays in the playback for the next message
+        await session.command(f"EXEC Dial Local/{message.caller_num}@{self.callback_context}/n,30,g")
         status = (await session.command("GET VARIABLE DIALSTATUS")).data or "UNKNOWN"
         answered = status == "ANSWER"
         self.sink(CallbackRecord(

@@ -9,6 +9,7 @@ import os
 import pytest
 
 from tests.support import postgres
+from tests.support.daemon import DaemonProcess
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -52,3 +53,11 @@ def pg_server():
     server = postgres.PostgresServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_daemon_outlives_its_test():
+    """A failed test must not leave its daemon holding the FastAGI port for the next one."""
+    yield
+    while DaemonProcess.running:
+        DaemonProcess.running.pop().stop()

@@ -14,6 +14,8 @@ import yaml
 
 
 class DaemonProcess:
+    running: list["DaemonProcess"] = []  # stopped by the integration conftest after each test
+
     def __init__(self, workdir: Path, store_url: str, pbx: str = "pbx1", secret: str = "pbx-lab-secret",
                  **overrides) -> None:
         self.workdir = Path(workdir)
@@ -42,6 +44,7 @@ class DaemonProcess:
             [sys.executable, "-m", "pbx_bridge", "run", "-c", str(self.config_path)],
             stdout=self._log, stderr=subprocess.STDOUT, env=self.env,
         )
+        DaemonProcess.running.append(self)
         if wait_connected:
             self.wait_for("ami_connected")
         return self

@@ -124,3 +124,12 @@ async def test_the_secret_never_reaches_a_log_line(fake, capsys):
     assert "ami_login_refused" in out
     assert "s3cret" not in out
     structlog.reset_defaults()
+
+
+async def test_a_list_answer_arrives_whole(fake):
+    fake.alive_uniqueids = ["1.1", "1.2", "1.3"]
+    client, stop, task = await run_client(fake, [])
+    await until(lambda: client.logged_in)
+    listing = await client.send_action({"Action": "CoreShowChannels"}, timeout=5)
+    assert [m.get("Uniqueid") for m in listing if m.get("Event") == "CoreShowChannel"] == ["1.1", "1.2", "1.3"]
+    await finish(stop, task)

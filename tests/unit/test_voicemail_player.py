@@ -77,7 +77,7 @@ async def test_key_1_calls_the_customer_back_with_the_agent_on_the_line(spool):
     replies = {"SAY DIGITS 13900000001": f"200 result={ASCII['1']}", "GET VARIABLE DIALSTATUS": "200 result=1 (ANSWER)",
                "SAY DIGITS": f"200 result={ASCII['2']}"}
     commands = await session(player, replies)
-    assert "EXEC Dial Local/13900000001@pbx-bridge-callback/n,30" in commands
+    assert "EXEC Dial Local/13900000001@pbx-bridge-callback/n,30,g" in commands
     callbacks = [r for r in records if isinstance(r, CallbackRecord)]
     assert [(c.number, c.dial_status, c.answered) for c in callbacks] == [("13900000001", "ANSWER", True)]
     assert {m.msg_id for m in spool.messages("8001@default", "Old")} == {"m-old"}
