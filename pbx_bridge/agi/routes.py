@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import structlog
 
 from pbx_bridge.agi.ring_twice import UnknownRole, plan
@@ -48,8 +50,55 @@ def voicemail(player, rota_holder) -> Route:
     return route
 
 
+PIN_TRIES = 3
+
+
+def endpoint_of(channel: str) -> str:
+    """`PJSIP/agent301-0000000a` -> `PJSIP/agent301`: the phone a call comes from."""
+    base, sep, suffix = channel.rpartition("-")
+    return base if sep and suffix and all(c in "0123456789abcdef" for c in suffix.lower()) else channel
+
+
+def voicemail_login(player, rota_holder) -> Route:
+    """Feature code (e.g. *86): the duty agent starts the playback from their own phone.
+
+    The phone identifies the agent (its endpoint is in the rota), the PIN confirms it. The same
+    words are said whether the phone is unknown or the PIN wrong, so the menu tells a stranger
+    nothing about who exists.
+    """
+
+    async def route(session: AgiSession) -> None:
+        from pbx_bridge.rota.duty import duty
+
+        rota = rota_holder.current
+        agent = rota.agent_by_endpoint(endpoint_of(session.headers.get("agi_channel", "")))
+        await session.command("ANSWER")
+        for _ in range(PIN_TRIES):
+            reply = await session.command("GET DATA vm-password 6000 12")
+            pin = reply.result if reply.result.isdigit() else ""
+            if agent is not None and pin and agent.verify_pin(pin):
+                break
+            log.warning("voicemail_login_refused", endpoint=endpoint_of(session.headers.get("agi_channel", "")))
+            await session.command('STREAM FILE vm-incorrect ""')
+        else:
+            await session.command('STREAM FILE vm-goodbye ""')
+            return
+        company = rota.company_of(agent)
+        today = datetime.now(rota.tz).date()
+        on_duty = duty(rota, company.id, today).agent
+        if on_duty is None or on_duty.employee_no != agent.employee_no:
+            log.info("voicemail_login_not_on_duty", agent=agent.name, company=company.id)
+            await session.command('STREAM FILE vm-goodbye ""')
+            return
+        log.info("voicemail_login", agent=agent.name, company=company.id)
+        await player.play(session, company.id, list(company.mailboxes), agent.name)
+
+    return route
+
+
 def all_routes(cfg: Config, player=None, rota_holder=None) -> dict[str, Route]:
     routes = {"ring_twice": ring_twice(cfg)}
     if player is not None:
         routes["voicemail"] = voicemail(player, rota_holder)
+        routes["voicemail_login"] = voicemail_login(player, rota_holder)
     return routes

@@ -97,3 +97,76 @@ async def test_two_agents_never_get_the_same_message_at_once(spool):
     player.claims.add("8001@default/m-old")  # another agent is on it
     commands = await session(player, {"SAY DIGITS": f"200 result={ASCII['2']}"})
     assert 'SAY DIGITS 13900000001 "1234"' not in commands
+
+
+class _Holder:
+    def __init__(self, rota):
+        self.current = rota
+
+
+def login_rota(tmp_path, today):
+    from pbx_bridge.rota.load import load_rota
+    from pbx_bridge.rota.model import hash_pin
+
+    pin = hash_pin("2468")
+    text = f"""
+start: {today}
+calendar: {{kind: weekdays, extra_workdays: [{today}]}}
+companies:
+  - id: jingan
+    name: 静安
+    mailboxes: ["8001@default"]
+    agents:
+      - {{employee_no: "001", name: 王一, endpoint: PJSIP/agent301, pin_hash: "{pin}"}}
+      - {{employee_no: "002", name: 王二, endpoint: PJSIP/agent302, pin_hash: "{pin}"}}
+"""
+    path = tmp_path / "rota.yaml"
+    path.write_text(text, encoding="utf-8")
+    return _Holder(load_rota(str(path)))
+
+
+async def login_session(player, holder, channel, replies):
+    from pbx_bridge.agi.routes import voicemail_login
+
+    server = FastAgiServer(AgiConfig(host="127.0.0.1", port=0, header_timeout=1, command_timeout=2, max_sessions=5),
+                           {"voicemail_login": voicemail_login(player, holder)})
+    task = asyncio.create_task(server.run())
+    while not server.listening:
+        await asyncio.sleep(0.01)
+    peer = AgiPeer.fastagi("voicemail_login", [], port=server.port, channel=channel, replies=replies)
+    commands = await asyncio.wait_for(peer.call_fastagi("127.0.0.1", server.port), 10)
+    task.cancel()
+    return commands
+
+
+async def test_the_duty_agent_starts_playback_from_their_phone_with_the_pin(spool, tmp_path):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    holder = login_rota(tmp_path, datetime.now(ZoneInfo("Asia/Shanghai")).date())
+    player = VoicemailPlayer("pbx1", spool, [].append, "pbx-bridge-callback")
+    commands = await login_session(player, holder, "PJSIP/agent301-0000001a",
+                                   {"GET DATA": "200 result=2468", "SAY DIGITS": f"200 result={ASCII['2']}"})
+    assert sum(c.startswith("SAY DIGITS") for c in commands) == 3
+
+
+async def test_a_wrong_pin_and_an_unknown_phone_sound_the_same(spool, tmp_path):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    holder = login_rota(tmp_path, datetime.now(ZoneInfo("Asia/Shanghai")).date())
+    player = VoicemailPlayer("pbx1", spool, [].append, "pbx-bridge-callback")
+    wrong = await login_session(player, holder, "PJSIP/agent301-0000001a", {"GET DATA": "200 result=1111"})
+    stranger = await login_session(player, holder, "PJSIP/intruder-0000001b", {"GET DATA": "200 result=2468"})
+    assert wrong == stranger
+    assert not any(c.startswith("SAY DIGITS") for c in wrong)
+
+
+async def test_an_agent_not_on_duty_today_is_not_played_the_messages(spool, tmp_path):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    holder = login_rota(tmp_path, datetime.now(ZoneInfo("Asia/Shanghai")).date())
+    player = VoicemailPlayer("pbx1", spool, [].append, "pbx-bridge-callback")
+    commands = await login_session(player, holder, "PJSIP/agent302-0000001c", {"GET DATA": "200 result=2468"})
+    assert not any(c.startswith("SAY DIGITS") for c in commands)
