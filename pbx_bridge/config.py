@@ -10,17 +10,29 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from pbx_bridge.yaml_errors import format_validation_error, node_line, read_yaml
 
 SECRET_ENV = "PBX_BRIDGE_AMI_SECRET"
 STORE_URL_ENV = "PBX_BRIDGE_STORE_URL"
 DEFAULT_CONFIG_PATH = "/etc/pbx-bridge/config.yaml"
+
+
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+ZoneName = Annotated[str, AfterValidator(_known_zone)]
+"""An IANA time zone name (Asia/Shanghai), checked when the file is read."""
 
 
 class ConfigError(Exception):
@@ -104,7 +116,7 @@ class LoggingConfig(_Strict):
 
 class Config(_Strict):
     pbx: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    timezone: str
+    timezone: ZoneName
     ami: AmiConfig
     agi: AgiConfig
     store: StoreConfig
@@ -112,15 +124,6 @@ class Config(_Strict):
     ring: RingConfig
     voicemail: VoicemailConfig
     logging: LoggingConfig
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @property
     def tz(self) -> ZoneInfo:

@@ -8,7 +8,6 @@ busy phone and an unreachable one say nothing about the agent's promptness and a
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo

@@ -12,10 +12,11 @@ import re
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from pbx_bridge.config import ZoneName
 from pbx_bridge.yaml_errors import At
 
 _ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -240,7 +241,7 @@ class Leave(_Strict):
 
 class Rota(_Strict):
     start: date = Field(description="anchor: the turn counts working days from here")
-    timezone: str = "Asia/Shanghai"
+    timezone: ZoneName = "Asia/Shanghai"
     calendar: Calendar = Calendar()
     listenings: Listenings = Listenings()
     shifts: dict[str, Shift] = Field(default_factory=dict)
@@ -273,15 +274,6 @@ class Rota(_Strict):
             except ValueError as exc:
                 raise At(str(exc), (name,)) from None
         return out
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "Rota":

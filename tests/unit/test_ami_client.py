@@ -1,8 +1,6 @@
 """The AMI connection's life: login, reconnect with backoff, dead peers noticed, handlers isolated."""
 
 import asyncio
-import io
-import sys
 
 import pytest
 import structlog

@@ -98,7 +98,7 @@ async def test_sessions_beyond_the_limit_are_refused_at_once(cfg):
     await asyncio.sleep(0.1)
     reader, _ = await asyncio.open_connection("127.0.0.1", port)
     assert await asyncio.wait_for(reader.read(), 1) == b""
-    assert server.rejected == 1
+    assert server.rejected == 1 and len(held) == 3  # the three held sessions are still open
     await stop(task)
 
 

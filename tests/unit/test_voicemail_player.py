@@ -57,7 +57,6 @@ async def test_messages_play_oldest_first_and_handled_ones_move_to_old(spool, tm
     records = []
     player = VoicemailPlayer("pbx1", spool, records.append, "pbx-bridge-callback")
     # key 4 (handled) on the oldest message's audio, 2 (next) for the second, 4 for the third
-    stream = "STREAM FILE /var/spool/asterisk/voicemail/default/8001/INBOX/"
     replies = {"SAY DIGITS 13900000001": f"200 result={ASCII['4']}", "SAY DIGITS 13800138000": f"200 result={ASCII['2']}",
                "SAY DIGITS 13900000002": f"200 result={ASCII['4']}"}
     commands = await session(player, replies)
