@@ -20,6 +20,7 @@ from pbx_bridge.yaml_errors import format_validation_error, node_line, read_yaml
 
 SECRET_ENV = "PBX_BRIDGE_AMI_SECRET"
 STORE_URL_ENV = "PBX_BRIDGE_STORE_URL"
+MQTT_PASSWORD_ENV = "PBX_BRIDGE_MQTT_PASSWORD"
 DEFAULT_CONFIG_PATH = "/etc/pbx-bridge/config.yaml"
 
 
@@ -109,6 +110,21 @@ class VoicemailConfig(_Strict):
     callback_context: str
 
 
+class MqttConfig(_Strict):
+    enabled: bool
+    host: str
+    port: int = Field(ge=1, le=65535)
+    username: str | None = None
+    topic_prefix: str = Field(pattern=r"^[^+#]+$")
+    publish_interval: float = Field(gt=0, le=60)
+    keepalive: float = Field(ge=5, le=600)
+    reconnect_min: float = Field(gt=0)
+    reconnect_max: float = Field(gt=0)
+    service_level_s: float = Field(gt=0)
+    long_wait_s: float = Field(gt=0)
+    repeat_caller_count: int = Field(ge=2)
+
+
 class LoggingConfig(_Strict):
     format: Literal["auto", "json", "console"]
     level: Literal["debug", "info", "warning", "error"]
@@ -123,6 +139,7 @@ class Config(_Strict):
     tracking: TrackingConfig
     ring: RingConfig
     voicemail: VoicemailConfig
+    mqtt: MqttConfig
     logging: LoggingConfig
 
     @property

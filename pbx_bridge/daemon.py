@@ -7,6 +7,7 @@ cancellation flows down so that the store writer can write what it still holds.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 
 import structlog
@@ -18,7 +19,8 @@ from pbx_bridge.agi.server import FastAgiServer
 from pbx_bridge.calls.records import CallRecord, OfferRecord
 from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
 from pbx_bridge.rules.ring_twice import RingTwiceRule
-from pbx_bridge.config import Config
+from pbx_bridge.config import MQTT_PASSWORD_ENV, Config
+from pbx_bridge.live.state import LiveState
 from pbx_bridge.store.engine import async_engine, safe_url
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.store.writer import StoreWriter
@@ -33,8 +35,15 @@ class Daemon:
         self.engine = async_engine(cfg.store.url)
         self.writer = StoreWriter(self.engine, cfg.store.batch_size, cfg.store.flush_interval)
         self.tracker = CallTracker(cfg.pbx, cfg.ring, self._record, stale_after=cfg.tracking.stale_after)
-        self.ami = AmiClient(cfg.ami, secret, self.tracker.handle, self.stop, WANTED_EVENTS, self._ami_connected)
-        self.ring_twice = RingTwiceRule(cfg.ring.misses_before_pause, self._pause_member)
+        self.ami = AmiClient(cfg.ami, secret, self._on_event, self.stop, WANTED_EVENTS, self._ami_connected)
+        self.live = LiveState(cfg.tz, cfg.mqtt.service_level_s, cfg.mqtt.long_wait_s, cfg.mqtt.repeat_caller_count)
+        self.ring_twice = RingTwiceRule(cfg.ring.misses_before_pause, self._pause_member, [self.live.on_notice])
+        self.mqtt = None
+        if cfg.mqtt.enabled:
+            from pbx_bridge.mqtt.publisher import MqttPublisher
+
+            self.mqtt = MqttPublisher(cfg.mqtt, cfg.pbx, self.live, self.stop,
+                                      os.environ.get(MQTT_PASSWORD_ENV) or None)
         self.rota = self.player = self.duty_caller = None
         if cfg.voicemail.enabled:
             self._voicemail(cfg)
@@ -58,10 +67,16 @@ class Daemon:
 
     def health(self) -> dict:
         return {"ami": self.ami.health(), "tracker": self.tracker.health(), "store": self.writer.health(),
-                "agi": self.agi.health(), "ring_twice": self.ring_twice.health()}
+                "agi": self.agi.health(), "ring_twice": self.ring_twice.health(),
+                "mqtt": self.mqtt.health() if self.mqtt else None}
+
+    def _on_event(self, event) -> None:  # noqa: ANN001 - a panoramisk Message
+        self.tracker.handle(event)
+        self.live.handle(event)
 
     def _record(self, record: CallRecord | OfferRecord) -> None:
         self.writer.put(record)
+        self.live.on_record(record)
         if isinstance(record, OfferRecord):
             self.ring_twice.on_offer(record)
 
@@ -73,6 +88,7 @@ class Daemon:
             raise RuntimeError(f"QueuePause refused: {reply.get('message')}")
 
     async def _ami_connected(self, ami: AmiClient, gap_s: float | None) -> None:
+        await self._seed_live_state(ami)
         if gap_s is None:
             return
         closed = 0
@@ -88,6 +104,18 @@ class Daemon:
                 closed = self.tracker.close_missing({m.get("Uniqueid") for m in items if m.get("Uniqueid")})
         log.warning("ami_gap", gap_s=round(gap_s, 1), calls_in_queue=len(self.tracker.active),
                     calls_closed_as_incomplete=closed)
+
+    async def _seed_live_state(self, ami: AmiClient) -> None:
+        """Members and their pauses as they are now (events only tell of changes)."""
+        try:
+            listing = await ami.send_action({"Action": "QueueStatus"}, timeout=10)
+        except (TimeoutError, ConnectionError, AmiError) as exc:
+            log.warning("queue_status_failed", error=repr(exc))
+            return
+        for message in listing if isinstance(listing, list) else []:
+            if message.get("Event") == "QueueMember":
+                self.live.handle(message)
+        self.live.mark_all_dirty()
 
     async def _sweeper(self) -> None:
         while True:
@@ -118,6 +146,7 @@ class Daemon:
                     ("ring-twice", self.ring_twice.run()),
                     ("call-sweeper", self._sweeper()),
                     ("watchdog", self._watchdog()),
+                    *((("mqtt", self.mqtt.run()),) if self.mqtt else ()),
                     *((("voicemail-duty", self.duty_caller.run()), ("rota-watch", self.rota.watch(self.stop)))
                       if self.duty_caller else ()),
                 ):

@@ -31,6 +31,8 @@ Sink = Callable[[Record], None]
 WANTED_EVENTS = (
     "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled", "AgentRingNoAnswer",
     "AgentConnect", "AgentComplete", "AgentDump", "DialEnd", "VarSet", "Hangup", "FullyBooted", "Shutdown",
+    # for the live state (wallboards)
+    "QueueMemberStatus", "QueueMemberPause", "QueueMemberAdded", "QueueMemberRemoved",
 )
 
 _LEAVE_STATUS = {"TIMEOUT": "timeout", "LEAVEEMPTY": "exitempty", "LEAVEUNAVAIL": "exitempty"}

@@ -59,16 +59,15 @@ def test_fifty_real_calls_match_asterisks_queue_log(lab, lab_ami, tmp_path):
     assert outcomes >= {"answered", "abandoned", "timeout", "exitempty"}
     assert any(r["caller_name"] == "张三丰" for r in records.values())
     # queue_log RINGNOANSWER|ms: a ring that ran its full member timeout (4 s in the lab queues) is
-    # a no-answer offer; a shorter one was cut by the caller's max wait (caller-left); 0 ms is busy
+    # a no-answer offer; 0 ms is a busy member
     def calls_with(test):
         return {callid for callid, truth in oracle.items() if any(test(ms) for _, ms in truth.ring_no_answer)}
 
     offers = exported(daemon, "offers")
     with_result = lambda result: {o["uniqueid"] for o in offers if o["result"] == result}  # noqa: E731
-    ran_out, cut, busy = calls_with(lambda ms: ms >= 3900), calls_with(lambda ms: 0 < ms < 3900), calls_with(
-        lambda ms: ms == 0)
+    # (a ring cut short by the caller's max wait is classified in the replay tests, on timeout.ami)
+    ran_out, busy = calls_with(lambda ms: ms >= 3900), calls_with(lambda ms: ms == 0)
     assert ran_out and ran_out <= with_result("no-answer")
-    assert cut <= with_result("caller-left")
     assert busy and busy <= with_result("busy")
 
     lines = daemon.lines()

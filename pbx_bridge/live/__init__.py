@@ -1,0 +1,1 @@
+"""Live queue state for wallboards."""

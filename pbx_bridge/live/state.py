@@ -1,0 +1,216 @@
+"""Live queue state for wallboards (rules §3): who waits, for how long, today's figures, agents.
+
+Kept in memory and updated synchronously from the same AMI events and call records as the store,
+so that it costs the ingestion path a few dict operations; the MQTT publisher only reads
+snapshots of it. Today's figures restart at local midnight.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Callable, Mapping
+from zoneinfo import ZoneInfo
+
+from pbx_bridge.calls.records import CallRecord, OfferRecord
+
+# Asterisk's device states (QueueMemberStatus Status) as a wallboard says them
+_STATUS = {"0": "unknown", "1": "available", "2": "in-call", "3": "in-call", "4": "unavailable",
+           "5": "unavailable", "6": "ringing", "7": "in-call", "8": "in-call"}
+LIVE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueMemberStatus", "QueueMemberPause", "QueueMemberAdded",
+               "QueueMemberRemoved", "AgentCalled", "AgentConnect", "AgentComplete", "AgentRingNoAnswer",
+               "QueueMember")
+
+
+@dataclass
+class QueueToday:
+    offered: int = 0
+    answered: int = 0
+    answered_in_sl: int = 0
+    abandoned: int = 0
+
+
+@dataclass
+class Agent:
+    name: str
+    interface: str
+    queues: set[str] = field(default_factory=set)
+    status: str = "unknown"
+    paused: bool = False
+    pause_reason: str = ""
+    since: float = field(default_factory=time.time)
+    ring_twice_misses: int = 0
+
+    @property
+    def state(self) -> str:
+        return "paused" if self.paused else self.status
+
+
+class LiveState:
+    def __init__(self, tz: ZoneInfo, service_level_s: float = 20, long_wait_s: float = 600,
+                 repeat_caller_count: int = 3, clock: Callable[[], float] = time.time) -> None:
+        self.tz, self.sl, self.long_wait_s, self.repeat_count, self.clock = tz, service_level_s, long_wait_s, \
+            repeat_caller_count, clock
+        self.waiting: dict[str, dict[str, tuple[float, str]]] = {}  # queue -> uniqueid -> (joined, number)
+        self.today: dict[str, QueueToday] = {}
+        self.agents: dict[str, Agent] = {}  # by interface
+        self.day: date | None = None
+        self.unanswered_by_number: Counter[str] = Counter()
+        self.dirty_queues: set[str] = set()
+        self.dirty_agents: set[str] = set()
+        self.alerts: list[dict] = []
+        self.long_wait_alerted: set[str] = set()
+        self._handlers = {
+            "queuecallerjoin": self._join, "queuecallerleave": self._leave, "queuememberstatus": self._member,
+            "queuememberadded": self._member, "queuemember": self._member, "queuememberpause": self._member,
+            "queuememberremoved": self._member_removed,
+        }
+
+    # --- inputs ------------------------------------------------------------------------------
+    def handle(self, event: Mapping) -> None:
+        handler = self._handlers.get((event.get("Event") or "").lower())
+        if handler is not None:
+            self._roll_day()
+            handler(event)
+
+    def on_record(self, record: CallRecord | OfferRecord) -> None:
+        self._roll_day()
+        if isinstance(record, OfferRecord):
+            agent = self.agents.get(record.interface)
+            if agent is not None and record.result == "no-answer":
+                agent.ring_twice_misses += 1
+                self.dirty_agents.add(agent.interface)
+            return
+        if record.joined_at.astimezone(self.tz).date() != self.day:
+            return
+        today = self.today.setdefault(record.queue, QueueToday())
+        today.offered += 1
+        if record.outcome in ("answered", "transferred"):
+            today.answered += 1
+            today.answered_in_sl += record.wait_s is not None and record.wait_s <= self.sl
+            self.unanswered_by_number.pop(record.caller_num, None)
+        else:
+            today.abandoned += record.outcome == "abandoned"
+            if record.caller_num:
+                self.unanswered_by_number[record.caller_num] += 1
+                if self.unanswered_by_number[record.caller_num] == self.repeat_count:
+                    self.alerts.append({"type": "repeat-caller", "number": record.caller_num, "queue": record.queue,
+                                        "unanswered_today": self.repeat_count, "at": self._iso(self.clock())})
+        self.dirty_queues.add(record.queue)
+
+    def on_notice(self, notice: dict) -> None:
+        """Rule notices (ring-twice pauses) go out as alerts."""
+        self.alerts.append({**notice, "at": self._iso(self.clock())})
+
+    def tick(self) -> None:
+        """Once a second: long-wait alerts, and waits grow on the board."""
+        now = self.clock()
+        self.dirty_queues |= {queue for queue, calls in self.waiting.items() if calls}
+        for queue, calls in self.waiting.items():
+            for uniqueid, (joined, number) in calls.items():
+                if now - joined >= self.long_wait_s and uniqueid not in self.long_wait_alerted:
+                    self.long_wait_alerted.add(uniqueid)
+                    self.alerts.append({"type": "long-wait", "queue": queue, "uniqueid": uniqueid, "number": number,
+                                        "wait_s": round(now - joined), "at": self._iso(now)})
+
+    # --- outputs ------------------------------------------------------------------------------
+    def queue_snapshot(self, queue: str) -> dict:
+        now = self.clock()
+        waiting = self.waiting.get(queue, {})
+        oldest = min((joined for joined, _ in waiting.values()), default=None)
+        today = self.today.get(queue, QueueToday())
+        members = [a for a in self.agents.values() if queue in a.queues]
+        return {
+            "queue": queue,
+            "waiting": len(waiting),
+            "longest_wait_s": None if oldest is None else round(now - oldest, 1),
+            "oldest_joined_at": None if oldest is None else self._iso(oldest),
+            "offered_today": today.offered,
+            "answered_today": today.answered,
+            "abandoned_today": today.abandoned,
+            "service_level_today": None if not today.offered else round(today.answered_in_sl / today.offered, 4),
+            "service_level_s": self.sl,
+            "abandon_rate_today": None if not today.offered else round(today.abandoned / today.offered, 4),
+            "agents": dict(Counter(a.state for a in members)),
+            "updated_at": self._iso(now),
+        }
+
+    def agent_snapshot(self, interface: str) -> dict:
+        agent = self.agents[interface]
+        return {"agent": agent.name, "interface": agent.interface, "state": agent.state, "status": agent.status,
+                "paused": agent.paused, "pause_reason": agent.pause_reason or None,
+                "since": self._iso(agent.since), "queues": sorted(agent.queues),
+                "ring_twice_misses_today": agent.ring_twice_misses}
+
+    def queues(self) -> set[str]:
+        return set(self.waiting) | set(self.today) | {q for a in self.agents.values() for q in a.queues}
+
+    def take_alerts(self) -> list[dict]:
+        alerts, self.alerts = self.alerts, []
+        return alerts
+
+    def mark_all_dirty(self) -> None:
+        self.dirty_queues |= self.queues()
+        self.dirty_agents |= set(self.agents)
+
+    # --- event handlers ---------------------------------------------------------------------
+    def _join(self, ev: Mapping) -> None:
+        queue = ev.get("Queue") or ""
+        self.waiting.setdefault(queue, {})[ev.get("Uniqueid") or ""] = (
+            self._ts(ev), ev.get("CallerIDNum") or "")
+        self.dirty_queues.add(queue)
+
+    def _leave(self, ev: Mapping) -> None:
+        queue = ev.get("Queue") or ""
+        self.waiting.get(queue, {}).pop(ev.get("Uniqueid") or "", None)
+        self.long_wait_alerted.discard(ev.get("Uniqueid") or "")
+        self.dirty_queues.add(queue)
+
+    def _member(self, ev: Mapping) -> None:
+        interface = ev.get("Interface") or ev.get("Location") or ""
+        if not interface:
+            return
+        agent = self.agents.get(interface)
+        if agent is None:
+            agent = self.agents[interface] = Agent(name=ev.get("MemberName") or ev.get("Name") or interface,
+                                                   interface=interface)
+        agent.queues.add(ev.get("Queue") or "")
+        before = agent.state
+        if ev.get("Status"):
+            agent.status = _STATUS.get(ev.get("Status"), "unknown")
+        if ev.get("Paused") is not None:
+            agent.paused = ev.get("Paused") == "1"
+            agent.pause_reason = (ev.get("PausedReason") or ev.get("Reason") or "") if agent.paused else ""
+        if agent.state != before:
+            agent.since = self._ts(ev)
+        self.dirty_agents.add(interface)
+        self.dirty_queues.add(ev.get("Queue") or "")
+
+    def _member_removed(self, ev: Mapping) -> None:
+        agent = self.agents.get(ev.get("Interface") or "")
+        if agent is not None:
+            agent.queues.discard(ev.get("Queue") or "")
+            self.dirty_agents.add(agent.interface)
+            self.dirty_queues.add(ev.get("Queue") or "")
+
+    # --- helpers ------------------------------------------------------------------------------
+    def _roll_day(self) -> None:
+        today = datetime.fromtimestamp(self.clock(), self.tz).date()
+        if today != self.day:
+            self.day = today
+            self.today.clear()
+            self.unanswered_by_number.clear()
+            for agent in self.agents.values():
+                agent.ring_twice_misses = 0
+            self.mark_all_dirty()
+
+    def _ts(self, ev: Mapping) -> float:
+        try:
+            return float(ev.get("Timestamp") or self.clock())
+        except ValueError:
+            return self.clock()
+
+    def _iso(self, ts: float) -> str:
+        return datetime.fromtimestamp(ts, self.tz).isoformat(timespec="seconds")

@@ -1,0 +1,1 @@
+"""MQTT: the live state for wallboards."""

@@ -1,0 +1,110 @@
+"""Live state to MQTT (aiomqtt 2): retained JSON per queue and per agent, an alerts stream, and a
+daemon status topic with a last will.
+
+The broker is never on the ingestion path: events update LiveState synchronously; this task wakes
+once a second, publishes what changed, and when the broker is gone it only reconnects (backoff with
+jitter). On return it publishes the whole state again, retained, so a wallboard that connects at
+any moment sees everything at once. Alerts raised while the broker was away are kept (bounded)
+and sent on return.
+
+Topics (prefix `pbx-bridge/<pbx>`):
+  status           {"state": "online"|"offline", "since": ...}      retained, last will = offline
+  queue/<queue>    LiveState.queue_snapshot                          retained
+  agent/<member>   LiveState.agent_snapshot                          retained
+  alerts           {"type": "long-wait"|"repeat-caller"|"ring-twice-pause", ...}   QoS 1, not retained
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from datetime import datetime, timezone
+
+import aiomqtt
+import structlog
+
+from pbx_bridge.backoff import Backoff, sleep_unless
+from pbx_bridge.live.state import LiveState
+
+log = structlog.get_logger(__name__)
+
+MAX_PENDING_ALERTS = 1000
+
+
+def _topic_part(text: str) -> str:
+    """MQTT topic levels may not contain wildcards or separators."""
+    return "".join("_" if c in "+#/" else c for c in text) or "_"
+
+
+class MqttPublisher:
+    def __init__(self, cfg, pbx: str, state: LiveState, stop: asyncio.Event, password: str | None = None) -> None:
+        self.cfg, self.state, self.stop, self.password = cfg, state, stop, password
+        self.prefix = f"{cfg.topic_prefix}/{_topic_part(pbx)}"
+        self.backoff = Backoff(cfg.reconnect_min, cfg.reconnect_max)
+        self.pending_alerts: deque[dict] = deque(maxlen=MAX_PENDING_ALERTS)
+        self.connected = False
+        self.published = 0
+        self.sessions = 0
+
+    def health(self) -> dict:
+        return {"connected": self.connected, "published": self.published, "sessions": self.sessions,
+                "pending_alerts": len(self.pending_alerts)}
+
+    async def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                await self._session()
+            except aiomqtt.MqttError as exc:
+                if self.connected:
+                    log.warning("mqtt_disconnected", error=str(exc)[:200])
+                else:
+                    log.warning("mqtt_connect_failed", host=self.cfg.host, port=self.cfg.port, error=str(exc)[:200])
+            finally:
+                self.connected = False
+            if await sleep_unless(self.stop, self.backoff.next_delay()):
+                break
+
+    async def _session(self) -> None:
+        will = aiomqtt.Will(f"{self.prefix}/status", json.dumps({"state": "offline"}), qos=1, retain=True)
+        async with aiomqtt.Client(self.cfg.host, self.cfg.port, username=self.cfg.username, password=self.password,
+                                  identifier=f"pbx-bridge-{self.prefix.replace('/', '-')}", will=will,
+                                  keepalive=int(self.cfg.keepalive), timeout=10) as client:
+            self.connected = True
+            self.sessions += 1
+            self.backoff.reset()
+            log.info("mqtt_connected", host=self.cfg.host, port=self.cfg.port)
+            await self._publish(client, "status", {"state": "online", "since": _now()}, retain=True)
+            self.state.mark_all_dirty()
+            while not self.stop.is_set():
+                self.state.tick()
+                await self._flush(client)
+                await sleep_unless(self.stop, self.cfg.publish_interval)
+            await self._publish(client, "status", {"state": "offline", "since": _now()}, retain=True)
+
+    async def _flush(self, client: aiomqtt.Client) -> None:
+        self.pending_alerts.extend(self.state.take_alerts())
+        queues, self.state.dirty_queues = self.state.dirty_queues, set()
+        agents, self.state.dirty_agents = self.state.dirty_agents, set()
+        try:
+            for queue in sorted(q for q in queues if q):
+                await self._publish(client, f"queue/{_topic_part(queue)}", self.state.queue_snapshot(queue), retain=True)
+            for interface in sorted(agents):
+                if interface in self.state.agents:
+                    snapshot = self.state.agent_snapshot(interface)
+                    await self._publish(client, f"agent/{_topic_part(snapshot['agent'])}", snapshot, retain=True)
+            while self.pending_alerts:
+                await self._publish(client, "alerts", self.pending_alerts[0], retain=False)
+                self.pending_alerts.popleft()
+        except aiomqtt.MqttError:
+            self.state.dirty_queues |= queues  # not sent: again after the reconnect
+            self.state.dirty_agents |= agents
+            raise
+
+    async def _publish(self, client: aiomqtt.Client, topic: str, payload: dict, retain: bool) -> None:
+        await client.publish(f"{self.prefix}/{topic}", json.dumps(payload, ensure_ascii=False), qos=1, retain=retain)
+        self.published += 1
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
