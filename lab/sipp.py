@@ -64,8 +64,9 @@ class SippAgent:
 
 
 def sipp_call(hold: float = 10, to: str = "4000", caller_num="13800138000",
-              caller_name="SIPp Caller", port=5071, wait=True, log_dir="/tmp"):
+              caller_name="SIPp Caller", port=5071, wait=True, log_dir="/tmp", from_user="caller"):
     """One SIPp caller (From user `caller` -> pjsip endpoint `caller` -> shipped
+    (from_user="agent301": an agent's own phone placing a call, e.g. to 9<number>)
     [pbx-bridge-inbound] with PBXB_QUEUE=lab-sip) that stays `hold` s after being answered
     by the PBX, then hangs up. Caller ID via P-Asserted-Identity. wait=True returns the
     exit code (0 = call completed), else the Popen."""
@@ -73,7 +74,7 @@ def sipp_call(hold: float = 10, to: str = "4000", caller_num="13800138000",
         [sipp_bin(), "127.0.0.1:5060", "-sf", str(SIPP_DIR / "caller_uac.xml"),
          "-i", "127.0.0.1", "-p", str(port), "-mp", str(port + 2000), "-s", to, "-m", "1",
          "-d", str(int(hold * 1000)), "-nostdin",
-         "-set", "cidnum", caller_num, "-set", "cidname", caller_name],
+         "-set", "cidnum", caller_num, "-set", "cidname", caller_name, "-set", "fromuser", from_user],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=open(Path(log_dir) / "sipp-caller.err", "wb"), cwd=log_dir,
         start_new_session=True)

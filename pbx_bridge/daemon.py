@@ -16,6 +16,7 @@ from pbx_bridge import sdnotify
 from pbx_bridge.ami.client import AmiClient, AmiError
 from pbx_bridge.agi.routes import all_routes
 from pbx_bridge.agi.server import FastAgiServer
+from pbx_bridge.calls.outbound import OutboundTracker
 from pbx_bridge.calls.records import CallRecord, OfferRecord
 from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
 from pbx_bridge.rules.ring_twice import RingTwiceRule
@@ -36,6 +37,7 @@ class Daemon:
         self.writer = StoreWriter(self.engine, cfg.store.batch_size, cfg.store.flush_interval)
         self.tracker = CallTracker(cfg.pbx, cfg.ring, self._record, stale_after=cfg.tracking.stale_after)
         self.ami = AmiClient(cfg.ami, secret, self._on_event, self.stop, WANTED_EVENTS, self._ami_connected)
+        self.outbound = OutboundTracker(cfg.pbx, self.writer.put)
         self.live = LiveState(cfg.tz, cfg.mqtt.service_level_s, cfg.mqtt.long_wait_s, cfg.mqtt.repeat_caller_count)
         self.ring_twice = RingTwiceRule(cfg.ring.misses_before_pause, self._pause_member, [self.live.on_notice])
         self.mqtt = None
@@ -59,6 +61,8 @@ class Daemon:
 
         self.rota = RotaHolder(str(cfg.voicemail.rota))
         self.rota.load()  # a broken rota at start is a config error: RotaError, exit 2
+        for agent in (a for company in self.rota.current.companies for a in company.agents):
+            self.outbound.know_phone(agent.endpoint, agent.name)
         spool = Spool(cfg.voicemail.spool_dir, cfg.voicemail.asterisk_spool_dir)
         self.player = VoicemailPlayer(cfg.pbx, spool, self.writer.put, cfg.voicemail.callback_context)
         self.duty_caller = DutyCaller(
@@ -73,6 +77,7 @@ class Daemon:
     def _on_event(self, event) -> None:  # noqa: ANN001 - a panoramisk Message
         self.tracker.handle(event)
         self.live.handle(event)
+        self.outbound.handle(event)
 
     def _record(self, record: CallRecord | OfferRecord) -> None:
         self.writer.put(record)
@@ -115,6 +120,7 @@ class Daemon:
         for message in listing if isinstance(listing, list) else []:
             if message.get("Event") == "QueueMember":
                 self.live.handle(message)
+                self.outbound.handle(message)
         self.live.mark_all_dirty()
 
     async def _sweeper(self) -> None:

@@ -8,6 +8,7 @@ import structlog
 
 from pbx_bridge.agi.ring_twice import UnknownRole, plan
 from pbx_bridge.agi.server import AgiSession, Route
+from pbx_bridge.calls.outbound import endpoint_of
 from pbx_bridge.config import Config
 
 log = structlog.get_logger(__name__)
@@ -51,12 +52,6 @@ def voicemail(player, rota_holder) -> Route:
 
 
 PIN_TRIES = 3
-
-
-def endpoint_of(channel: str) -> str:
-    """`PJSIP/agent301-0000000a` -> `PJSIP/agent301`: the phone a call comes from."""
-    base, sep, suffix = channel.rpartition("-")
-    return base if sep and suffix and all(c in "0123456789abcdef" for c in suffix.lower()) else channel
 
 
 def voicemail_login(player, rota_holder) -> Route:

@@ -30,7 +30,8 @@ Sink = Callable[[Record], None]
 # and, with the shipped manager user, never sent by Asterisk at all.
 WANTED_EVENTS = (
     "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled", "AgentRingNoAnswer",
-    "AgentConnect", "AgentComplete", "AgentDump", "DialEnd", "VarSet", "Hangup", "FullyBooted", "Shutdown",
+    "AgentConnect", "AgentComplete", "AgentDump", "DialBegin", "DialEnd", "VarSet", "Hangup", "FullyBooted",
+    "Shutdown",
     # for the live state (wallboards)
     "QueueMemberStatus", "QueueMemberPause", "QueueMemberAdded", "QueueMemberRemoved",
 )

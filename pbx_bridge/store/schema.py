@@ -97,7 +97,22 @@ vm_callbacks = Table(
     Column("answered", Boolean, nullable=False),
 )
 
+outbound_calls = Table(
+    "outbound_calls",
+    metadata,
+    Column("pbx", String(64), primary_key=True),
+    Column("call_id", String(64), primary_key=True),
+    Column("agent", String(80), nullable=False),
+    Column("endpoint", String(160), nullable=False),
+    Column("number", String(80), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("dial_status", String(24), nullable=False),
+    Column("answered", Boolean, nullable=False),
+    Index("ix_outbound_calls_started_at", "started_at"),
+)
+
 KEYS = {
+    "outbound_calls": ("pbx", "call_id"),
     "calls": ("pbx", "uniqueid", "seq"),
     "offers": ("pbx", "uniqueid", "offer_id"),
     "vm_listenings": ("pbx", "listening_id"),
