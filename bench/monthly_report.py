@@ -27,12 +27,12 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import text
 
-from pbx_bridge.reports import handover, intraday, monthly  # noqa: E402
-from pbx_bridge.reports.settings import ReportsConfig  # noqa: E402
-from pbx_bridge.store.engine import sync_engine  # noqa: E402
-from pbx_bridge.store.migrate import upgrade  # noqa: E402
+from pbx_bridge.reports import handover, intraday, monthly
+from pbx_bridge.reports.settings import ReportsConfig
+from pbx_bridge.store.engine import sync_engine
+from pbx_bridge.store.migrate import upgrade
 
 TZ = ZoneInfo("Asia/Shanghai")
 FIRST, LAST = date(2026, 11, 1), date(2026, 11, 30)

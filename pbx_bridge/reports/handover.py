@@ -12,16 +12,16 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, Select, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pbx_bridge.reports.export import KINDS, db_bound, utc_bounds
 from pbx_bridge.calls.records import iso_utc
+from pbx_bridge.reports.export import KINDS, db_bound, utc_bounds
 
 CHUNK = 1000
 
@@ -65,7 +65,7 @@ class _Atomic:
         self.final = Path(final)
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.final.with_name(f".{self.final.name}.{os.getpid()}.tmp")
-        self.file = open(self.tmp, "w", encoding="utf-8", newline="")
+        self.file = open(self.tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed by commit/abort
 
     def write(self, text: str) -> None:
         self.file.write(text)

@@ -47,8 +47,8 @@ def bar_chart(chart_id: str, title: str, labels: list[str], series: list[list[fl
     def y(v: float) -> float:
         return TOP + plot_h - (v / top) * plot_h
 
-    out = [f'<svg class="chart" id="{chart_id}" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-           f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">',
+    out = [(f'<svg class="chart" id="{chart_id}" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" '
+            f'height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">'),
            f'<text class="title" x="{LEFT}" y="16">{escape(title)}</text>']
     for k in range(5):
         v = top * k / 4
@@ -75,7 +75,7 @@ def bar_chart(chart_id: str, title: str, labels: list[str], series: list[list[fl
         text = f"target {'≥' if target_higher else '≤'} {target:.0%}" if share else f"target {target:g}"
         out.append(f'<line class="target" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{ty:.1f}" y2="{ty:.1f}" '
                    f'stroke="{RED}" stroke-width="1.5" stroke-dasharray="6 4"/>')
-        out.append(f'<text x="{WIDTH - RIGHT}" y="{ty - 4:.1f}" text-anchor="end" fill="{RED}">{text}</text>')
+        out.append(f'<text x="{WIDTH - RIGHT}" y="16" text-anchor="end" fill="{RED}">- - - {text}</text>')
     out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#52606d"/>')
     out.append("</svg>")
     return "\n".join(out)

@@ -8,8 +8,8 @@ daemon was down at 11:30) gives the figures of 11:30, not of the moment it ran.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import date, datetime, time, timezone
-from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine

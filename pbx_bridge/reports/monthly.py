@@ -9,15 +9,28 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from pbx_bridge.reports.export import utc_bounds
 from pbx_bridge.reports.kpi import (
-    OUTBOUND_NOTE, Counts, Figure, agent_calls_query, agent_offers_query, as_date, call_figures,
-    calls_by_bucket_query, outbound_figure, repeat_callers_query, rnd, share,
+    OUTBOUND_NOTE,
+    Counts,
+    Figure,
+    agent_calls_query,
+    agent_offers_query,
+    as_date,
+    as_day_half,
+    call_figures,
+    calls_by_bucket_query,
+    outbound_figure,
+    outbound_query,
+    repeat_answered_query,
+    repeat_callers_query,
+    rnd,
+    share,
 )
 from pbx_bridge.reports.settings import ReportsConfig
 
@@ -64,12 +77,19 @@ class AgentLine:
     talk_sum: float = 0.0
     talk_n: int = 0
     ended_first: int = 0
+    outbound_placed: int = 0
+    outbound_answered: int = 0
+    outbound_days: int = 0
     offers: OfferCounts = field(default_factory=OfferCounts)
     figures: list[Figure] = field(default_factory=list)
 
     @property
     def aht_s(self) -> float | None:
         return None if not self.talk_n else self.talk_sum / self.talk_n
+
+    @property
+    def outbound_per_day(self) -> float | None:
+        return None if not self.outbound_days else self.outbound_placed / self.outbound_days
 
     @property
     def answer_rate(self) -> float | None:
@@ -82,7 +102,9 @@ class AgentLine:
                 "within_two_rings": self.offers.within_two_rings, "ring_twice": rnd(self.offers.ring_twice),
                 "rings_per_offer": rnd(share(self.offers.rings, self.offers.offers), 2),
                 "missed": self.offers.missed, "calls_answered": self.calls_answered, "aht_s": rnd(self.aht_s, 1),
-                "agent_ended_first": self.ended_first, "outbound_per_day": None,
+                "agent_ended_first": self.ended_first, "outbound_placed": self.outbound_placed,
+                "outbound_answered": self.outbound_answered, "outbound_days": self.outbound_days,
+                "outbound_per_day": rnd(self.outbound_per_day, 2),
                 "figures": [f.as_dict() for f in self.figures], "misses": [f.key for f in self.figures if f.missed]}
 
 
@@ -142,7 +164,6 @@ class Monthly:
                 for i, c in enumerate(self.by_half_hour)],
             "by_day": [{"day": d.isoformat(), **c.as_dict()} for d, c in sorted(self.by_day.items())],
             "repeat_callers": self.repeat_callers,
-            "outbound_per_agent_per_day": None,
             "notes": self.notes,
             "misses": self.misses(),
         }
@@ -155,7 +176,7 @@ def half_hour_label(i: int) -> str:
 def fmt(f: Figure) -> str:
     if f.value is None:
         return f.note or "-"
-    return f"{f.value:.1f} s" if f.unit == "s" else (f"{f.value:.1%}" if f.unit == "share" else f"{f.value:g}")
+    return f"{f.value:.1f} s" if f.unit == "s" else (f"{f.value:.1%}" if f.unit == "share" else f"{f.value:.1f}")
 
 
 def fmt_target(f: Figure) -> str:
@@ -167,32 +188,48 @@ def fmt_target(f: Figure) -> str:
 
 
 def build_monthly(bucket_rows: Iterable, agent_call_rows: Iterable, agent_offer_rows: Iterable,
-                  repeat_rows: Iterable, first: date, last: date, tz: ZoneInfo, settings: ReportsConfig,
-                  two_rings: float) -> Monthly:
-    """The report from the rows of the four queries above (no database access here)."""
+                  repeat_rows: Iterable, outbound_rows: Iterable, repeat_answered_rows: Iterable, first: date,
+                  last: date, tz: ZoneInfo, settings: ReportsConfig, two_rings: float) -> Monthly:
+    """The report from the rows of the GROUP BY queries in `kpi` (no database access here)."""
+    company_of = settings.company_of
     companies: dict[str, CompanyLine] = {}
     total = CompanyLine("(all)")
     by_day: dict[date, Counts] = {first + timedelta(days=i): Counts() for i in range((last - first).days + 1)}
     by_half = [Counts() for _ in range(48)]
     by_half_company: dict[str, list[Counts]] = {}
     for row in bucket_rows:
-        day, half = as_date(row.day), int(row.half_hour)
-        companies.setdefault(row.company, CompanyLine(row.company)).counts.add(row)
+        day, half = as_day_half(row.slot)
+        company = company_of(row.queue)
+        companies.setdefault(company, CompanyLine(company)).counts.add(row)
         total.counts.add(row)
         by_day.setdefault(day, Counts()).add(row)
         by_half[half].add(row)
-        by_half_company.setdefault(row.company, [Counts() for _ in range(48)])[half].add(row)
+        by_half_company.setdefault(company, [Counts() for _ in range(48)])[half].add(row)
     agents: dict[tuple[str, str], AgentLine] = {}
     for row in agent_call_rows:
-        line = agents.setdefault((row.company, row.agent), AgentLine(row.company, row.agent))
+        key = (company_of(row.queue), row.agent or "?")
+        line = agents.setdefault(key, AgentLine(*key))
         line.calls_answered += row.calls_answered
         line.talk_sum += float(row.talk_sum or 0)
         line.talk_n += int(row.talk_n or 0)
         line.ended_first += int(row.ended_first or 0)
     for row in agent_offer_rows:
-        agents.setdefault((row.company, row.agent), AgentLine(row.company, row.agent)).offers.add(row)
-        companies.setdefault(row.company, CompanyLine(row.company)).offers.add(row)
+        key = (company_of(row.queue), row.agent or "?")
+        agents.setdefault(key, AgentLine(*key)).offers.add(row)
+        companies.setdefault(key[0], CompanyLine(key[0])).offers.add(row)
         total.offers.add(row)
+    outbound: dict[str, list[int]] = {}  # agent -> [placed, answered, days]
+    for row in outbound_rows:
+        entry = outbound.setdefault(row.agent, [0, 0, 0])
+        entry[0] += int(row.placed)
+        entry[1] += int(row.answered or 0)
+        entry[2] += 1
+    for (_company, agent), line in agents.items():  # an agent-level figure, on each of the agent's lines
+        placed, answered_out, days = outbound.pop(agent, (0, 0, 0))
+        line.outbound_placed, line.outbound_answered, line.outbound_days = placed, answered_out, days
+    for agent, (placed, answered_out, days) in outbound.items():  # placed calls, took no queued call
+        agents[("-", agent)] = AgentLine("-", agent, outbound_placed=placed, outbound_answered=answered_out,
+                                         outbound_days=days)
     for line in [total, *companies.values()]:
         line.figures = call_figures(line.counts, settings, line.offers.ring_twice)
     t = settings.targets
@@ -201,10 +238,13 @@ def build_monthly(bucket_rows: Iterable, agent_call_rows: Iterable, agent_offer_
             Figure("answer_rate", "offers answered", a.answer_rate, t.answer_rate, "higher"),
             Figure("ring_twice", "answered within two rings", a.offers.ring_twice, t.ring_twice, "higher"),
             Figure("aht_s", "average handling time 平均处理时长", a.aht_s, t.aht_s, "lower", "s"),
-            outbound_figure(settings),
+            outbound_figure(settings, a.outbound_per_day),
         ]
+    answered_later = {(as_date(r.day), r.company, r.caller_num): int(r.answered) for r in repeat_answered_rows}
     repeat = sorted(({"day": as_date(r.day).isoformat(), "company": r.company, "caller_num": r.caller_num,
-                      "unanswered": int(r.unanswered), "answered_later": int(r.answered or 0)} for r in repeat_rows),
+                      "unanswered": int(r.unanswered),
+                      "answered_later": answered_later.get((as_date(r.day), r.company, r.caller_num), 0)}
+                     for r in repeat_rows),
                     key=lambda r: (r["day"], r["company"], -r["unanswered"], r["caller_num"]))
     notes = [OUTBOUND_NOTE,
              "calls still waiting when the report was made are not counted (a call is recorded when it ends)"]
@@ -222,10 +262,16 @@ def monthly(engine, first: date, last: date, tz: ZoneInfo, settings: ReportsConf
     with engine.connect() as conn:
         rows = [conn.execute(q).all() for q in (
             calls_by_bucket_query(dialect, tz, start, end, settings, pbx),
-            agent_calls_query(dialect, start, end, settings, pbx),
-            agent_offers_query(dialect, start, end, settings, two_rings, pbx),
-            repeat_callers_query(dialect, tz, start, end, settings, pbx))]
-    return build_monthly(*rows, first, last, tz, settings, two_rings)
+            agent_calls_query(dialect, start, end, pbx),
+            agent_offers_query(dialect, start, end, two_rings, pbx),
+            repeat_callers_query(dialect, tz, start, end, settings, pbx),
+            outbound_query(dialect, tz, start, end, pbx))]
+        numbers = sorted({r.caller_num for r in rows[3]})
+        answered = []
+        for i in range(0, len(numbers), 500):
+            answered += conn.execute(repeat_answered_query(dialect, tz, start, end, settings, numbers[i:i + 500],
+                                                           pbx)).all()
+    return build_monthly(*rows, answered, first, last, tz, settings, two_rings)
 
 
 
@@ -256,8 +302,8 @@ def _columns(headers: tuple[str, ...], body: list[tuple[str, ...]]) -> list[str]
 
 
 def as_table(m: Monthly, repeat_limit: int = 20) -> str:
-    out = [f"Monthly operations report {m.first} – {m.last} ({m.timezone}); timely = answered within "
-           f"{m.threshold_s:g} s; two rings = {m.two_rings_s:g} s; * = missed its target", ""]
+    out = [(f"Monthly operations report {m.first} – {m.last} ({m.timezone}); timely = answered within "
+            f"{m.threshold_s:g} s; two rings = {m.two_rings_s:g} s; * = missed its target"), ""]
     heads = ("company", "offered", "answered", "abandoned", "timeouts", "answer rate", "timely", "AHT",
              "ring-twice", "abandon rate")
     body = []
@@ -275,8 +321,8 @@ def as_table(m: Monthly, repeat_limit: int = 20) -> str:
         f = {x.key: x for x in a.figures}
         body.append((a.company, a.agent, str(a.offers.offers), str(a.offers.answered), _cell(f["answer_rate"]),
                      _cell(f["ring_twice"]), str(a.offers.missed), str(a.calls_answered), _cell(f["aht_s"]),
-                     str(a.ended_first), "n/m"))
-    out += ["Per agent (n/m = not measured yet)"] + (_columns(heads, body) if body else ["(no agents)"]) + [""]
+                     str(a.ended_first), _cell(f["outbound_per_day"])))
+    out += ["Per agent"] + (_columns(heads, body) if body else ["(no agents)"]) + [""]
     limit = m.targets["abandon_rate"]
     body = [(half_hour_label(i), str(c.offered), str(c.abandoned),
              "-" if c.abandon_rate is None else f"{c.abandon_rate:.1%}" + (" *" if c.abandon_rate > limit else ""))

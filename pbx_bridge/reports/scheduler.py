@@ -18,10 +18,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Awaitable, Callable
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -50,6 +50,7 @@ report_runs = Table(
 )
 
 STALE_CLAIM = timedelta(minutes=15)
+ON_TIME = timedelta(hours=1)  # a slot is made up this late even with catch_up_days 0 (a slow wake-up)
 MAX_SLEEP_S = 60.0  # wake at least this often: clock changes and retries are noticed
 
 OnReport = Callable[[str, dict], Awaitable[None] | None]
@@ -108,7 +109,7 @@ class ReportScheduler:
         return self.slots(now, now + timedelta(days=2))[0].at
 
     def due(self, now: datetime) -> list[Slot]:
-        since = now - timedelta(days=self.settings.catch_up_days, minutes=1)
+        since = now - max(timedelta(days=self.settings.catch_up_days), ON_TIME)
         out = []
         for slot in self.slots(since, now):
             key = (slot.job, slot.key)

@@ -51,7 +51,7 @@ class ReportsConfig(_Strict):
     handover_dir: Path = Path("/var/lib/pbx-bridge/handover")
     output_dir: Path = Field(default=Path("/var/lib/pbx-bridge/reports"),
                              description="where the scheduled intraday reports are written")
-    catch_up_days: int = Field(default=3, ge=0, le=31, description="missed runs this far back run at start")
+    catch_up_days: int = Field(default=3, ge=0, le=31, description="missed runs this far back are made up (0: only those missed by less than an hour)")
 
     @field_validator("handover_time")
     @classmethod
