@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from pbx_bridge.reports.settings import ReportsConfig
+
 from pbx_bridge.yaml_errors import format_validation_error, node_line, read_yaml
 
 SECRET_ENV = "PBX_BRIDGE_AMI_SECRET"
@@ -140,6 +142,7 @@ class Config(_Strict):
     ring: RingConfig
     voicemail: VoicemailConfig
     mqtt: MqttConfig
+    reports: ReportsConfig = ReportsConfig()
     logging: LoggingConfig
 
     @property

@@ -50,6 +50,11 @@ class Daemon:
         if cfg.voicemail.enabled:
             self._voicemail(cfg)
         self.agi = FastAgiServer(cfg.agi, all_routes(cfg, self.player, self.rota))
+        self.reports = None
+        if cfg.reports.scheduler:
+            from pbx_bridge.reports.scheduler import ReportScheduler
+
+            self.reports = ReportScheduler(self.engine, cfg.reports, cfg.tz, cfg.pbx)
         self.tasks: dict[str, asyncio.Task] = {}
 
     def _voicemail(self, cfg: Config) -> None:
@@ -72,7 +77,8 @@ class Daemon:
     def health(self) -> dict:
         return {"ami": self.ami.health(), "tracker": self.tracker.health(), "store": self.writer.health(),
                 "agi": self.agi.health(), "ring_twice": self.ring_twice.health(),
-                "mqtt": self.mqtt.health() if self.mqtt else None}
+                "mqtt": self.mqtt.health() if self.mqtt else None,
+                "reports": self.reports.health() if self.reports else None}
 
     def _on_event(self, event) -> None:  # noqa: ANN001 - a panoramisk Message
         self.tracker.handle(event)
@@ -153,6 +159,7 @@ class Daemon:
                     ("call-sweeper", self._sweeper()),
                     ("watchdog", self._watchdog()),
                     *((("mqtt", self.mqtt.run()),) if self.mqtt else ()),
+                    *((("reports", self.reports.run(self.stop)),) if self.reports else ()),
                     *((("voicemail-duty", self.duty_caller.run()), ("rota-watch", self.rota.watch(self.stop)))
                       if self.duty_caller else ()),
                 ):

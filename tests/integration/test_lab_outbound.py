@@ -1,9 +1,6 @@
 """An agent's own SIP phone places calls (SIPp as agent301): the daemon counts them (日呼出量)."""
 
-import json
 import time
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select

@@ -30,6 +30,7 @@ class DaemonProcess:
             "agi": {"port": 4573},
             "store": {"url": store_url, "flush_interval": 0.2},
             "logging": {"format": "json", "level": "info"},
+            "reports": {"handover_dir": str(self.workdir / "handover"), "output_dir": str(self.workdir / "reports")},
         }
         for key, value in overrides.items():
             config.setdefault(key, {}).update(value)

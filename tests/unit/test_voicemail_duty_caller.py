@@ -1,7 +1,6 @@
 """The duty caller: who is rung at a listening, in what order, and what is recorded."""
 
-import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from pbx_bridge.rota.load import load_rota

@@ -1,0 +1,138 @@
+"""The `pbx-bridge` command: the daemon, and the admin's tools around its store."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import date, datetime
+
+import click
+
+from pbx_bridge import logs
+from pbx_bridge.config import DEFAULT_CONFIG_PATH, SECRET_ENV, Config, ConfigError, load_config
+
+config_option = click.option(
+    "-c", "--config", "config_path", envvar="PBX_BRIDGE_CONFIG", default=DEFAULT_CONFIG_PATH, show_default=True,
+    help="The YAML configuration file.",
+)
+
+
+def _load(config_path: str) -> Config:
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        click.echo(f"pbx-bridge: config error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _day(_ctx, param, value: str) -> date:  # noqa: ANN001 - click callback
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date of the form YYYY-MM-DD", param=param) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pbx-bridge")
+def cli() -> None:
+    """pbx-bridge: keeps an Asterisk call center's house rules and counts its numbers."""
+
+
+@cli.command()
+@config_option
+def run(config_path: str) -> None:
+    """Run the daemon in the foreground (systemd starts it this way)."""
+    cfg = _load(config_path)
+    if cfg.ami.secret is None:
+        click.echo(
+            f"pbx-bridge: config error: {config_path}: ami.secret: no AMI secret: "
+            f"set ami.secret_file or the environment variable {SECRET_ENV}", err=True,
+        )
+        sys.exit(2)
+    secret = cfg.ami.secret.get_secret_value()
+    logs.register_secret(secret)
+    logs.configure(cfg.logging.format, cfg.logging.level)
+    from pbx_bridge.daemon import main as daemon_main
+    from pbx_bridge.rota.load import RotaError
+
+    try:
+        asyncio.run(daemon_main(cfg, secret))
+    except RotaError as exc:
+        click.echo(f"pbx-bridge: rota error: {exc}", err=True)
+        sys.exit(2)
+
+
+@cli.group()
+def config() -> None:
+    """Check a configuration file."""
+
+
+@config.command("check")
+@config_option
+def config_check(config_path: str) -> None:
+    """Validate the file; exit 2 with `file:line: key: problem` if it is wrong."""
+    cfg = _load(config_path)
+    click.echo(f"{config_path}: ok (pbx {cfg.pbx}, AMI {cfg.ami.host}:{cfg.ami.port})")
+
+
+@cli.group()
+def db() -> None:
+    """The SQL store."""
+
+
+@db.command("upgrade")
+@config_option
+def db_upgrade(config_path: str) -> None:
+    """Create or migrate the store's tables to the current schema."""
+    from pbx_bridge.store.engine import safe_url
+    from pbx_bridge.store.migrate import upgrade
+
+    cfg = _load(config_path)
+    upgrade(cfg.store.url)
+    click.echo(f"store {safe_url(cfg.store.url)} is at the current schema")
+
+
+def _export_command(kind: str):
+    @click.command("export")
+    @config_option
+    @click.option("--from", "first", required=True, callback=_day, help="First local day, YYYY-MM-DD.")
+    @click.option("--to", "last", required=True, callback=_day, help="Last local day (included), YYYY-MM-DD.")
+    @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+    @click.option("--pbx", default=None, help="Only this PBX host's records (default: every host in the store).")
+    def export(config_path: str, first: date, last: date, fmt: str, pbx: str | None) -> None:
+        from pbx_bridge.reports import export as exporter
+        from pbx_bridge.store.engine import sync_engine
+        from pbx_bridge.store.migrate import upgrade
+
+        if last < first:
+            raise click.BadParameter("--to is before --from", param_hint="--to")
+        cfg = _load(config_path)
+        upgrade(cfg.store.url)
+        engine = sync_engine(cfg.store.url)
+        try:
+            exporter.write(exporter.rows(engine, kind, first, last, cfg.tz, pbx), kind, fmt, sys.stdout)
+        finally:
+            engine.dispose()
+
+    export.help = f"Print the {kind[:-1]} records of the given local days."
+    return export
+
+
+@cli.group()
+def calls() -> None:
+    """Call records: one per queued call."""
+
+
+@cli.group()
+def offers() -> None:
+    """Offer records: one per time an agent's phone rang for a queued call."""
+
+
+calls.add_command(_export_command("calls"))
+offers.add_command(_export_command("offers"))
+
+
+def main() -> None:
+    cli(prog_name="pbx-bridge")
+
+
