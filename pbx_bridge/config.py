@@ -127,6 +127,13 @@ class MqttConfig(_Strict):
     repeat_caller_count: int = Field(ge=2)
 
 
+class WallboardConfig(_Strict):
+    enabled: bool
+    host: str
+    port: int = Field(ge=0, le=65535)
+    broker: str = Field(description="the broker's websockets URL as the supervisors' browsers reach it")
+
+
 class LoggingConfig(_Strict):
     format: Literal["auto", "json", "console"]
     level: Literal["debug", "info", "warning", "error"]
@@ -143,6 +150,7 @@ class Config(_Strict):
     voicemail: VoicemailConfig
     mqtt: MqttConfig
     reports: ReportsConfig = ReportsConfig()
+    wallboard: WallboardConfig
     logging: LoggingConfig
 
     @property

@@ -50,6 +50,13 @@ class Daemon:
         if cfg.voicemail.enabled:
             self._voicemail(cfg)
         self.agi = FastAgiServer(cfg.agi, all_routes(cfg, self.player, self.rota))
+        self.wallboard = None
+        if cfg.wallboard.enabled:
+            from pbx_bridge.wallboard_server import WallboardServer
+
+            self.wallboard = WallboardServer(cfg.wallboard.host, cfg.wallboard.port, {
+                "broker": cfg.wallboard.broker, "prefix": f"{cfg.mqtt.topic_prefix}/{cfg.pbx}",
+                "sl_target": cfg.reports.targets.timely_rate, "abandon_target": cfg.reports.targets.abandon_rate})
         self.reports = None
         if cfg.reports.scheduler:
             from pbx_bridge.reports.scheduler import ReportScheduler
@@ -78,7 +85,8 @@ class Daemon:
         return {"ami": self.ami.health(), "tracker": self.tracker.health(), "store": self.writer.health(),
                 "agi": self.agi.health(), "ring_twice": self.ring_twice.health(),
                 "mqtt": self.mqtt.health() if self.mqtt else None,
-                "reports": self.reports.health() if self.reports else None}
+                "reports": self.reports.health() if self.reports else None,
+                "wallboard": self.wallboard.health() if self.wallboard else None}
 
     def _on_event(self, event) -> None:  # noqa: ANN001 - a panoramisk Message
         self.tracker.handle(event)
@@ -160,6 +168,7 @@ class Daemon:
                     ("watchdog", self._watchdog()),
                     *((("mqtt", self.mqtt.run()),) if self.mqtt else ()),
                     *((("reports", self.reports.run(self.stop)),) if self.reports else ()),
+                    *((("wallboard", self.wallboard.run()),) if self.wallboard else ()),
                     *((("voicemail-duty", self.duty_caller.run()), ("rota-watch", self.rota.watch(self.stop)))
                       if self.duty_caller else ()),
                 ):

@@ -30,6 +30,12 @@ class QueueToday:
     answered: int = 0
     answered_in_sl: int = 0
     abandoned: int = 0
+    unanswered: int = 0  # left the queue without an answer: abandoned, timed out, emptied, key
+
+    @property
+    def finished(self) -> int:
+        """Calls whose wait is over: the base of the rates (a call still waiting is not yet a miss)."""
+        return self.answered + self.unanswered
 
 
 @dataclass
@@ -63,7 +69,8 @@ class LiveState:
         self.alerts: list[dict] = []
         self.long_wait_alerted: set[str] = set()
         self._handlers = {
-            "queuecallerjoin": self._join, "queuecallerleave": self._leave, "queuememberstatus": self._member,
+            "queuecallerjoin": self._join, "queuecallerleave": self._leave, "agentconnect": self._connect,
+            "queuememberstatus": self._member,
             "queuememberadded": self._member, "queuemember": self._member, "queuememberpause": self._member,
             "queuememberremoved": self._member_removed,
         }
@@ -86,12 +93,12 @@ class LiveState:
         if record.joined_at.astimezone(self.tz).date() != self.day:
             return
         today = self.today.setdefault(record.queue, QueueToday())
-        today.offered += 1
+        # offered and answered are counted as they happen (join, connect); an abandon needs the
+        # finished record, because Asterisk reports timeouts as abandons too
         if record.outcome in ("answered", "transferred"):
-            today.answered += 1
-            today.answered_in_sl += record.wait_s is not None and record.wait_s <= self.sl
             self.unanswered_by_number.pop(record.caller_num, None)
         else:
+            today.unanswered += 1
             today.abandoned += record.outcome == "abandoned"
             if record.caller_num:
                 self.unanswered_by_number[record.caller_num] += 1
@@ -130,9 +137,9 @@ class LiveState:
             "offered_today": today.offered,
             "answered_today": today.answered,
             "abandoned_today": today.abandoned,
-            "service_level_today": None if not today.offered else round(today.answered_in_sl / today.offered, 4),
+            "service_level_today": None if not today.finished else round(today.answered_in_sl / today.finished, 4),
             "service_level_s": self.sl,
-            "abandon_rate_today": None if not today.offered else round(today.abandoned / today.offered, 4),
+            "abandon_rate_today": None if not today.finished else round(today.abandoned / today.finished, 4),
             "agents": dict(Counter(a.state for a in members)),
             "updated_at": self._iso(now),
         }
@@ -160,6 +167,17 @@ class LiveState:
         queue = ev.get("Queue") or ""
         self.waiting.setdefault(queue, {})[ev.get("Uniqueid") or ""] = (
             self._ts(ev), ev.get("CallerIDNum") or "")
+        self.today.setdefault(queue, QueueToday()).offered += 1
+        self.dirty_queues.add(queue)
+
+    def _connect(self, ev: Mapping) -> None:
+        queue = ev.get("Queue") or ""
+        today = self.today.setdefault(queue, QueueToday())
+        today.answered += 1
+        try:
+            today.answered_in_sl += float(ev.get("HoldTime") or "inf") <= self.sl
+        except ValueError:
+            pass
         self.dirty_queues.add(queue)
 
     def _leave(self, ev: Mapping) -> None:
