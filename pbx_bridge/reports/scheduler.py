@@ -25,7 +25,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import Column, DateTime, String, Table, and_, delete, select, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -33,21 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pbx_bridge.reports import handover, intraday
 from pbx_bridge.reports.handover import _Atomic
 from pbx_bridge.reports.settings import ReportsConfig
-from pbx_bridge.store.schema import metadata
+from pbx_bridge.store.schema import report_runs
 
 log = structlog.get_logger(__name__)
-
-# Created by migration 0003 (kept here, beside its only user; may move to store/schema.py).
-report_runs = Table(
-    "report_runs",
-    metadata,
-    Column("job", String(40), primary_key=True),
-    Column("slot", String(40), primary_key=True),
-    Column("pbx", String(64), nullable=False),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True)),
-    Column("detail", String(400)),
-)
 
 STALE_CLAIM = timedelta(minutes=15)
 ON_TIME = timedelta(hours=1)  # a slot is made up this late even with catch_up_days 0 (a slow wake-up)

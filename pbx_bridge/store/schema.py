@@ -111,6 +111,18 @@ outbound_calls = Table(
     Index("ix_outbound_calls_started_at", "started_at"),
 )
 
+# The scheduler's record of report slots it ran (migration 0003), so missed runs are made up.
+report_runs = Table(
+    "report_runs",
+    metadata,
+    Column("job", String(40), primary_key=True),
+    Column("slot", String(40), primary_key=True),
+    Column("pbx", String(64), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("detail", String(400)),
+)
+
 KEYS = {
     "outbound_calls": ("pbx", "call_id"),
     "calls": ("pbx", "uniqueid", "seq"),
