@@ -85,39 +85,35 @@ class _Atomic:
         self.file.close()
         self.tmp.unlink(missing_ok=True)
 
+    def __enter__(self) -> "_Atomic":
+        return self
+
+    def __exit__(self, kind, _value, _tb) -> None:  # noqa: ANN001 - context manager protocol
+        self.abort() if kind is not None else self.commit()
+
 
 def write(engine: Engine, directory: Path, day: date, tz: ZoneInfo, pbx: str | None = None) -> tuple[Path, int]:
     """On a sync engine (the CLI). Returns the file and the number of records."""
-    out = _Atomic(path_for(directory, day))
     count = 0
-    try:
+    with _Atomic(path_for(directory, day)) as out:
         out.write(_csv((), header=True))
         with engine.connect() as conn:
             result = conn.execution_options(yield_per=CHUNK).execute(query(engine.dialect.name, day, tz, pbx))
             for part in result.partitions():
                 out.write(_csv(part, header=False))
                 count += len(part)
-        out.commit()
-    except BaseException:
-        out.abort()
-        raise
     return out.final, count
 
 
 async def write_async(engine: AsyncEngine, directory: Path, day: date, tz: ZoneInfo,
                       pbx: str | None = None) -> tuple[Path, int]:
     """On the daemon's async engine: rows streamed in chunks, the loop free between them."""
-    out = _Atomic(path_for(directory, day))
     count = 0
-    try:
+    with _Atomic(path_for(directory, day)) as out:
         out.write(_csv((), header=True))
         async with engine.connect() as conn:
             result = await conn.stream(query(engine.dialect.name, day, tz, pbx))
             async for part in result.partitions(CHUNK):
                 out.write(_csv(part, header=False))
                 count += len(part)
-        out.commit()
-    except BaseException:
-        out.abort()
-        raise
     return out.final, count

@@ -174,9 +174,8 @@ class ReportScheduler:
         rep = await intraday.report_async(self.engine, day, self.tz, self.settings, until=slot.at.time())
         name = f"intraday-{day.isoformat()}-{slot.at:%H%M}"
         for suffix, text in ((".json", intraday.as_json(rep) + "\n"), (".txt", intraday.as_table(rep) + "\n")):
-            out = _Atomic(Path(self.settings.output_dir) / f"{name}{suffix}")
-            out.write(text)
-            out.commit()
+            with _Atomic(Path(self.settings.output_dir) / f"{name}{suffix}") as out:
+                out.write(text)
         await self._notify("intraday", rep)
         t = rep["total"]
         return f"offered {t['offered']} answered {t['answered']} abandoned {t['abandoned']}"
