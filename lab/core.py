@@ -1,6 +1,8 @@
 """The Lab: a real Asterisk 22 in a Debian sid chroot (see lab/build.sh)."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -17,6 +19,26 @@ CONF_IN_CHROOT = "/etc/pbx-lab"
 
 class LabError(RuntimeError):
     pass
+
+
+LOCK_PATH = Path(os.environ.get("PBX_LAB_LOCK", "/run/lock/pbx-bridge-lab.lock"))
+
+
+@contextlib.contextmanager
+def exclusive_lab():
+    """Hold the machine's one lab for the duration: its ports (AMI 5038, SIP 5060, FastAGI 4573)
+    are fixed, so a second test session waits here instead of stopping the first one's Asterisk."""
+    LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK_PATH, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for the lab (held by another session; {LOCK_PATH})", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class Lab:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from lab.core import exclusive_lab
 from lab import Lab, traffic  # noqa: E402
 from tests.support.daemon import DaemonProcess  # noqa: E402
 
@@ -44,25 +45,26 @@ def main() -> int:
     for stale in OUT.glob("pbx1*"):
         stale.unlink()
     (OUT / "store.db").unlink(missing_ok=True)
-    lab = Lab().ensure()
-    print(f"== lab: starting Asterisk 22 with dialplan/ ({lab.root})", flush=True)
-    lab.start()
-    daemon = DaemonProcess(OUT, f"sqlite:///{OUT}/store.db")
-    try:
-        daemon.start()
-        print(f"== daemon: connected to AMI; store {OUT}/store.db; log {daemon.log_path}", flush=True)
-        placed = 0
-        with lab.ami() as ami:
-            for name in SCENARIOS:
-                started = time.monotonic()
-                result = traffic.SCENARIOS[name](ami)
-                placed += len(result["calls"])
-                print(f"   call: {name:<24} done in {time.monotonic() - started:4.1f} s", flush=True)
-        daemon.wait_for("call_recorded", count=placed, timeout=60)
-        time.sleep(1)
-    finally:
-        daemon.stop()
-        lab.stop()
+    with exclusive_lab():
+        lab = Lab().ensure()
+        print(f"== lab: starting Asterisk 22 with dialplan/ ({lab.root})", flush=True)
+        lab.start()
+        daemon = DaemonProcess(OUT, f"sqlite:///{OUT}/store.db")
+        try:
+            daemon.start()
+            print(f"== daemon: connected to AMI; store {OUT}/store.db; log {daemon.log_path}", flush=True)
+            placed = 0
+            with lab.ami() as ami:
+                for name in SCENARIOS:
+                    started = time.monotonic()
+                    result = traffic.SCENARIOS[name](ami)
+                    placed += len(result["calls"])
+                    print(f"   call: {name:<24} done in {time.monotonic() - started:4.1f} s", flush=True)
+            daemon.wait_for("call_recorded", count=placed, timeout=60)
+            time.sleep(1)
+        finally:
+            daemon.stop()
+            lab.stop()
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     first, last = str(today - timedelta(days=1)), str(today)
     calls_csv = daemon.export("calls", first, last, "csv")

@@ -28,13 +28,16 @@ def lab():
         _unavailable(str(exc))
     if os.geteuid() != 0:
         _unavailable("the lab needs root (chroot, mount)")
-    instance = Lab()
-    try:
-        instance.ensure().start()
-    except Exception as exc:  # noqa: BLE001 - any reason the lab cannot run
-        _unavailable(repr(exc))
-    yield instance
-    instance.stop()
+    from lab.core import exclusive_lab
+
+    with exclusive_lab():
+        instance = Lab()
+        try:
+            instance.ensure().start()
+        except Exception as exc:  # noqa: BLE001 - any reason the lab cannot run
+            _unavailable(repr(exc))
+        yield instance
+        instance.stop()
 
 
 @pytest.fixture
