@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -23,8 +24,9 @@ def _bin(name: str) -> str:
 
 
 class PostgresServer:
-    def __init__(self, port: int = 55432) -> None:
-        self.port = port
+    def __init__(self, port: int | None = None) -> None:
+        # A free port unless told: several test sessions (worktrees, CI) may run side by side.
+        self.port = port or _free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="pbx-pg-"))
         self.data = self.dir / "data"
 
@@ -59,6 +61,12 @@ class PostgresServer:
     @property
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/pbx"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def available() -> bool:

@@ -244,7 +244,7 @@ def pg_url():
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail("PostgreSQL server not installed in CI", pytrace=False)
         pytest.skip("PostgreSQL not installed (or not root): apt-get install postgresql")
-    server = postgres.PostgresServer(port=55433).start()
+    server = postgres.PostgresServer().start()
     yield server.url
     server.stop()
 
