@@ -110,3 +110,58 @@ def sip_call_scenario(ami, ring=2, hold=8):
         call["outcome"] = None
     from .traffic import _check
     return _check({"scenario": "sip_call", "calls": [call], "events": tr.events})
+
+
+_INFO = """  <pause milliseconds="{pause}"/>
+  <send>
+    <![CDATA[
+      INFO sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[$fromuser]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} INFO
+      Contact: sip:[$fromuser]@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal={digit}
+      Duration=160
+
+    ]]>
+  </send>
+  <recv response="200"/>
+"""
+
+
+def menu_scenario(keys: str) -> str:
+    """A phone dialling a feature code and keying digits (SIP INFO, application/dtmf-relay).
+
+    keys: groups "wait_ms:digits" separated by commas, e.g. "1500:0301#,1500:739182#" -- each
+    group waits, then sends its digits 250 ms apart. The menu (AGI) discards digits that come
+    between its prompts, so the waits must let each prompt start. Then waits for the PBX's BYE.
+    """
+    template = (SIPP_DIR / "phone_menu_uac.xml").read_text()
+    steps, cseq = [], 2
+    for group in filter(None, keys.split(",")):
+        wait, _, digits = group.partition(":")
+        for i, digit in enumerate(digits):
+            steps.append(_INFO.format(pause=int(wait) if i == 0 else 250, cseq=cseq, digit=digit))
+            cseq += 1
+    return template.replace("<!-- KEYS -->", "".join(steps))
+
+
+def sipp_menu(code: str, keys: str = "", from_user: str = "agent301", port=5081, timeout: float = 60,
+              log_dir="/tmp") -> int:
+    """Dial `code` (e.g. *81) from the agent phone `from_user`, key `keys`, wait for the PBX to hang
+    up. Returns SIPp's exit code (0 = the scenario ran to its end)."""
+    scenario = Path(log_dir) / f"sipp-menu-{from_user}.xml"
+    scenario.write_text(menu_scenario(keys))
+    p = subprocess.run(
+        [sipp_bin(), "127.0.0.1:5060", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port),
+         "-mp", str(port + 2000), "-s", code, "-m", "1", "-nostdin", "-set", "fromuser", from_user,
+         "-timeout", str(int(timeout)), "-timeout_error"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=open(Path(log_dir) / "sipp-menu.err", "wb"), cwd=log_dir, timeout=timeout + 10)
+    return p.returncode

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from pbx_bridge.agents.settings import AgentsConfig
 from pbx_bridge.reports.settings import ReportsConfig
 
 from pbx_bridge.yaml_errors import format_validation_error, node_line, read_yaml
@@ -150,6 +151,7 @@ class Config(_Strict):
     voicemail: VoicemailConfig
     mqtt: MqttConfig
     reports: ReportsConfig = ReportsConfig()
+    agents: AgentsConfig = AgentsConfig()
     wallboard: WallboardConfig
     logging: LoggingConfig
 

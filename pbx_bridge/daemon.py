@@ -46,10 +46,15 @@ class Daemon:
 
             self.mqtt = MqttPublisher(cfg.mqtt, cfg.pbx, self.live, self.stop,
                                       os.environ.get(MQTT_PASSWORD_ENV) or None)
-        self.rota = self.player = self.duty_caller = None
+        self.rota = self.player = self.duty_caller = self.agents = None
+        if cfg.voicemail.enabled or cfg.agents.enabled:
+            self._load_rota(cfg)
         if cfg.voicemail.enabled:
             self._voicemail(cfg)
-        self.agi = FastAgiServer(cfg.agi, all_routes(cfg, self.player, self.rota))
+        routes = all_routes(cfg, self.player, self.rota)
+        if cfg.agents.enabled:
+            routes.update(self._agents(cfg))
+        self.agi = FastAgiServer(cfg.agi, routes)
         self.wallboard = None
         if cfg.wallboard.enabled:
             from pbx_bridge.wallboard_server import WallboardServer
@@ -64,17 +69,32 @@ class Daemon:
             self.reports = ReportScheduler(self.engine, cfg.reports, cfg.tz, cfg.pbx)
         self.tasks: dict[str, asyncio.Task] = {}
 
-    def _voicemail(self, cfg: Config) -> None:
-        from pbx_bridge.ring import two_rings_s
+    def _load_rota(self, cfg: Config) -> None:
+        """The rota is the list of agents (voicemail duty and the phone menus)."""
         from pbx_bridge.rota.holder import RotaHolder
-        from pbx_bridge.voicemail.duty_caller import DutyCaller
-        from pbx_bridge.voicemail.player import VoicemailPlayer
-        from pbx_bridge.voicemail.spool import Spool
 
         self.rota = RotaHolder(str(cfg.voicemail.rota))
         self.rota.load()  # a broken rota at start is a config error: RotaError, exit 2
         for agent in (a for company in self.rota.current.companies for a in company.agents):
             self.outbound.know_phone(agent.endpoint, agent.name)
+
+    def _agents(self, cfg: Config) -> dict:
+        from pbx_bridge.agents.routes import agent_routes
+        from pbx_bridge.agents.sessions import AgentSessions
+        from pbx_bridge.agents.store import load_open
+
+        self.agents = AgentSessions(cfg.pbx, cfg.agents, lambda action, timeout: self.ami.send_action(action, timeout),
+                                    self.writer.put)
+        self.agents.restore(*load_open(cfg.store.url, cfg.pbx))
+        self.rota.subscribe(lambda rota: self.agents.on_rota(lambda no: rota.agent(no) is not None))
+        return agent_routes(cfg.agents, self.agents, self.rota)
+
+    def _voicemail(self, cfg: Config) -> None:
+        from pbx_bridge.ring import two_rings_s
+        from pbx_bridge.voicemail.duty_caller import DutyCaller
+        from pbx_bridge.voicemail.player import VoicemailPlayer
+        from pbx_bridge.voicemail.spool import Spool
+
         spool = Spool(cfg.voicemail.spool_dir, cfg.voicemail.asterisk_spool_dir)
         self.player = VoicemailPlayer(cfg.pbx, spool, self.writer.put, cfg.voicemail.callback_context)
         self.duty_caller = DutyCaller(
@@ -84,6 +104,7 @@ class Daemon:
     def health(self) -> dict:
         return {"ami": self.ami.health(), "tracker": self.tracker.health(), "store": self.writer.health(),
                 "agi": self.agi.health(), "ring_twice": self.ring_twice.health(),
+                "agents": self.agents.health() if self.agents else None,
                 "mqtt": self.mqtt.health() if self.mqtt else None,
                 "reports": self.reports.health() if self.reports else None,
                 "wallboard": self.wallboard.health() if self.wallboard else None}
@@ -92,6 +113,8 @@ class Daemon:
         self.tracker.handle(event)
         self.live.handle(event)
         self.outbound.handle(event)
+        if self.agents is not None:
+            self.agents.handle(event)
 
     def _record(self, record: CallRecord | OfferRecord) -> None:
         self.writer.put(record)
@@ -108,6 +131,7 @@ class Daemon:
 
     async def _ami_connected(self, ami: AmiClient, gap_s: float | None) -> None:
         await self._seed_live_state(ami)
+        await self._enforce_rota()
         if gap_s is None:
             return
         closed = 0
@@ -123,6 +147,14 @@ class Daemon:
                 closed = self.tracker.close_missing({m.get("Uniqueid") for m in items if m.get("Uniqueid")})
         log.warning("ami_gap", gap_s=round(gap_s, 1), calls_in_queue=len(self.tracker.active),
                     calls_closed_as_incomplete=closed)
+
+    async def _enforce_rota(self) -> None:
+        """At each AMI connection: agents taken out of the rota while we were down leave the queues."""
+        if self.agents is not None and self.rota is not None:
+            rota = self.rota.current
+            removed = await self.agents.remove_departed(lambda no: rota.agent(no) is not None)
+            if removed:
+                log.info("agents_removed_at_start", count=removed)
 
     async def _seed_live_state(self, ami: AmiClient) -> None:
         """Members and their pauses as they are now (events only tell of changes)."""
@@ -175,6 +207,8 @@ class Daemon:
                     self.tasks[name] = group.create_task(coro, name=name)
                 if self.rota is not None:
                     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.rota.reload)
+                    if self.duty_caller is None:
+                        self.tasks["rota-watch"] = group.create_task(self.rota.watch(self.stop), name="rota-watch")
                 sdnotify.notify("READY=1")
                 log.info("daemon_ready")
         finally:

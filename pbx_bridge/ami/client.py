@@ -28,6 +28,10 @@ EventHandler = Callable[[Message], None]
 ConnectHandler = Callable[["AmiClient", float | None], Awaitable[None]]
 
 
+SINGLE_ANSWER_ACTIONS = frozenset({"queueadd", "queueremove", "queuepause", "redirect", "hangup", "setvar",
+                                   "dbput", "dbdel", "userevent", "ping"})
+
+
 class AmiError(Exception):
     pass
 
@@ -101,7 +105,10 @@ class AmiClient:
             raise AmiError("not connected")
         # as_list=None: let panoramisk tell a list answer (EventList, an async Originate) from a
         # single one; its protocol's own default (False) would cut every list at its first line.
-        future = self.protocol.send(Action(fields), as_list=None)
+        # Except for the actions whose one-line answer panoramisk 1.4 misreads as the start of a
+        # list ("Added interface to queue" for QueueAdd): their future would never resolve.
+        single = str(fields.get("Action", "")).lower() in SINGLE_ANSWER_ACTIONS
+        future = self.protocol.send(Action(fields), as_list=False if single else None)
         return await asyncio.wait_for(future, timeout)
 
     async def run(self) -> None:

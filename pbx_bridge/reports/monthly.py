@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
+from pbx_bridge.reports.agent_time import AgentTime, agent_time
+from pbx_bridge.reports.agent_time import csv_rows as agent_time_csv
+from pbx_bridge.reports.agent_time import table_lines as agent_time_lines
 from pbx_bridge.reports.export import utc_bounds
 from pbx_bridge.reports.kpi import (
     OUTBOUND_NOTE,
@@ -125,6 +128,7 @@ class Monthly:
     notes: list[str]
     targets: dict
     repeat_calls: int = 3
+    agent_time: list[AgentTime] = field(default_factory=list)
 
     @property
     def by_hour(self) -> list[Counts]:
@@ -164,6 +168,7 @@ class Monthly:
                 for i, c in enumerate(self.by_half_hour)],
             "by_day": [{"day": d.isoformat(), **c.as_dict()} for d, c in sorted(self.by_day.items())],
             "repeat_callers": self.repeat_callers,
+            "agent_time": [a.as_dict() for a in self.agent_time],
             "notes": self.notes,
             "misses": self.misses(),
         }
@@ -271,7 +276,9 @@ def monthly(engine, first: date, last: date, tz: ZoneInfo, settings: ReportsConf
         for i in range(0, len(numbers), 500):
             answered += conn.execute(repeat_answered_query(dialect, tz, start, end, settings, numbers[i:i + 500],
                                                            pbx)).all()
-    return build_monthly(*rows, answered, first, last, tz, settings, two_rings)
+        report = build_monthly(*rows, answered, first, last, tz, settings, two_rings)
+        report.agent_time = agent_time(conn, start, end, pbx)
+    return report
 
 
 
@@ -336,6 +343,7 @@ def as_table(m: Monthly, repeat_limit: int = 20) -> str:
         out += _columns(("day", "company", "number", "unanswered", "answered"), body)
         if len(m.repeat_callers) > repeat_limit:
             out.append(f"... and {len(m.repeat_callers) - repeat_limit} more (--format csv or json lists them all)")
+    out += ["", *agent_time_lines(m.agent_time)]
     misses = m.misses()
     out += ["", f"Figures that missed their standard: {len(misses)}"] + [f"- {x}" for x in misses]
     out += ["", "Notes"] + [f"- {n}" for n in m.notes]
@@ -373,6 +381,7 @@ def csv_rows(m: Monthly) -> Iterable[dict]:
     for r in m.repeat_callers:
         yield {"section": "repeat_caller", "company": r["company"], "period": r["day"], "figure": r["caller_num"],
                "count": r["unanswered"], "of": r["unanswered"] + r["answered_later"]}
+    yield from agent_time_csv(m.agent_time)
 
 
 def as_csv(m: Monthly) -> str:

@@ -9,75 +9,28 @@ The rota never holds a PIN, only its argon2 hash (`pbx-bridge rota hash-pin`).
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from functools import cached_property
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from pbx_bridge.config import ZoneName
+from pbx_bridge.rota.values import (  # noqa: F401 - re-exported: the rota's public names
+    _EMPLOYEE_NO,
+    _as_date,
+    _dates,
+    employee_sort_key,
+    hash_pin,
+    parse_hhmm,
+    parse_span,
+    verify_pin,
+)
 from pbx_bridge.yaml_errors import At
 
 _ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-_EMPLOYEE_NO = re.compile(r"^[A-Za-z0-9-]{1,32}$")
-_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(:[0-5]\d)?$")
-
-
-def employee_sort_key(employee_no: str) -> tuple:
-    """工号 sort numerically: `302` before `1001`, `0301` equal to `301`; letters sort as text."""
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part.lower())
-                 for part in re.findall(r"\d+|\D+", employee_no))
-
-
-def parse_hhmm(value: Any) -> time:
-    if isinstance(value, time):
-        return value
-    if not isinstance(value, str) or not _HHMM.match(value.strip()):
-        raise ValueError(f"{value!r} is not a time of day HH:MM (00:00 to 23:59); quote it: \"11:00\"")
-    hours, minutes, *seconds = value.strip().split(":")  # seconds allowed: tests set times just ahead
-    return time(int(hours), int(minutes), int(seconds[0]) if seconds else 0)
-
-
-def _as_date(value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise ValueError(f"{value!r} is not a date YYYY-MM-DD")
-
-
-def parse_span(value: Any) -> tuple[date, date]:
-    """`2026-10-12`, `2026-10-14..2026-10-16` or `{from: D, to: D}`: both ends included."""
-    if isinstance(value, dict):
-        if set(value) != {"from", "to"}:
-            raise ValueError("a range is {from: YYYY-MM-DD, to: YYYY-MM-DD}")
-        first, last = _as_date(value["from"]), _as_date(value["to"])
-    elif isinstance(value, str) and ".." in value:
-        left, _, right = value.partition("..")
-        first, last = _as_date(left), _as_date(right)
-    else:
-        first = last = _as_date(value)
-    if last < first:
-        raise ValueError(f"the range {first}..{last} ends before it starts")
-    return first, last
-
-
-def _dates(values: Any) -> tuple[tuple[date, date], ...]:
-    if not isinstance(values, (list, tuple)):
-        values = [values]
-    spans = []
-    for i, value in enumerate(values):
-        try:
-            spans.append(parse_span(value))
-        except ValueError as exc:
-            raise At(str(exc), (i,)) from None
-    return tuple(spans)
+_QUEUE = r"^[A-Za-z0-9_.-]{1,80}$"
 
 
 class _Strict(BaseModel):
@@ -113,6 +66,8 @@ class Agent(_Strict):
     endpoint: str = Field(pattern=r"^[A-Za-z0-9_]+/\S+$", description="Asterisk dial string, e.g. PJSIP/agent301")
     pin_hash: str = Field(repr=False, description="argon2 hash of the phone-menu PIN")
     shift: str | None = Field(default=None, description="a key of `shifts`; default: the company's")
+    queues: tuple[Annotated[str, Field(pattern=_QUEUE)], ...] | None = Field(
+        default=None, description="queues joined at log-in; default: the company's")
 
     @field_validator("employee_no", mode="before")
     @classmethod
@@ -153,6 +108,8 @@ class Company(_Strict):
     shift: str | None = Field(default=None, description="a key of `shifts`, for agents that name none")
     start: date | None = Field(default=None, description="this company's anchor; default: the rota's")
     first: str | None = Field(default=None, description="the 工号 on duty on the first working day from the anchor")
+    queues: tuple[Annotated[str, Field(pattern=_QUEUE)], ...] | None = Field(
+        default=None, description="queues its agents join at log-in; default: agents.default_queues")
     agents: tuple[Agent, ...] = Field(min_length=1)
 
     @field_validator("mailboxes", mode="before")
@@ -417,6 +374,10 @@ class Rota(_Strict):
     def start_of(self, company_id: str) -> date:
         return self.company(company_id).start or self.start
 
+    def queues_of(self, agent: Agent, default: tuple[str, ...]) -> tuple[str, ...]:
+        """The queues an agent joins at log-in: their own, else their company's, else the site's."""
+        return agent.queues or self.company_of(agent).queues or default
+
     def shift_of(self, agent: Agent) -> Shift | None:
         name = agent.shift or self.company_of(agent).shift
         return self.shifts[name] if name else None
@@ -438,19 +399,3 @@ class Rota(_Strict):
     @property
     def agent_count(self) -> int:
         return sum(len(c.agents) for c in self.companies)
-
-
-def hash_pin(pin: str) -> str:
-    from argon2 import PasswordHasher
-
-    return PasswordHasher().hash(pin)
-
-
-def verify_pin(pin_hash: str, pin: str) -> bool:
-    from argon2 import PasswordHasher
-    from argon2.exceptions import InvalidHashError, VerificationError
-
-    try:
-        return PasswordHasher().verify(pin_hash, pin)
-    except (VerificationError, InvalidHashError):
-        return False

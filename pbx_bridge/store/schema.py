@@ -111,6 +111,37 @@ outbound_calls = Table(
     Index("ix_outbound_calls_started_at", "started_at"),
 )
 
+# Agent sessions (migration 0006): one row per log-in, one per pause within it.
+agent_sessions = Table(
+    "agent_sessions",
+    metadata,
+    Column("pbx", String(64), primary_key=True),
+    Column("session_id", String(64), primary_key=True),
+    Column("employee_no", String(32), nullable=False),
+    Column("agent", String(80), nullable=False),
+    Column("endpoint", String(160), nullable=False),
+    Column("interface", String(200), nullable=False),
+    Column("queues", String(400), nullable=False),
+    Column("login_at", DateTime(timezone=True), nullable=False),
+    Column("logout_at", DateTime(timezone=True)),
+    Column("logout_reason", String(24)),
+    Index("ix_agent_sessions_login_at", "login_at"),
+)
+
+agent_pauses = Table(
+    "agent_pauses",
+    metadata,
+    Column("pbx", String(64), primary_key=True),
+    Column("pause_id", String(64), primary_key=True),
+    Column("session_id", String(64), nullable=False),
+    Column("employee_no", String(32), nullable=False),
+    Column("agent", String(80), nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Index("ix_agent_pauses_started_at", "started_at"),
+)
+
 # The scheduler's record of report slots it ran (migration 0003), so missed runs are made up.
 report_runs = Table(
     "report_runs",
@@ -130,4 +161,6 @@ KEYS = {
     "vm_listenings": ("pbx", "listening_id"),
     "vm_messages": ("pbx", "msg_id"),
     "vm_callbacks": ("pbx", "callback_id"),
+    "agent_sessions": ("pbx", "session_id"),
+    "agent_pauses": ("pbx", "pause_id"),
 }

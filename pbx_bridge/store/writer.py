@@ -21,13 +21,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pbx_bridge.backoff import Backoff
 from pbx_bridge.calls.records import CallRecord, OfferRecord
 from pbx_bridge.calls.outbound import OutboundRecord
-from pbx_bridge.store.schema import KEYS, calls, offers, outbound_calls, vm_callbacks, vm_listenings, vm_messages
+from pbx_bridge.agents.records import AgentPauseRecord, AgentSessionRecord
+from pbx_bridge.store.schema import (
+    KEYS,
+    agent_pauses,
+    agent_sessions,
+    calls,
+    offers,
+    outbound_calls,
+    vm_callbacks,
+    vm_listenings,
+    vm_messages,
+)
 from pbx_bridge.voicemail.records import CallbackRecord, ListeningRecord, VoicemailMessageRecord
 
 log = structlog.get_logger(__name__)
 
 _TABLE_OF = {CallRecord: calls, OfferRecord: offers, ListeningRecord: vm_listenings,
-             VoicemailMessageRecord: vm_messages, CallbackRecord: vm_callbacks, OutboundRecord: outbound_calls}
+             VoicemailMessageRecord: vm_messages, CallbackRecord: vm_callbacks, OutboundRecord: outbound_calls,
+             AgentSessionRecord: agent_sessions, AgentPauseRecord: agent_pauses}
 
 
 def upsert(dialect: str, table: Table):

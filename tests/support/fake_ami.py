@@ -79,6 +79,9 @@ class FakeAmi:
                 writer.write(f"Event: CoreShowChannel\r\nActionID: {action_id}\r\nUniqueid: {uniqueid}\r\n\r\n".encode())
             writer.write(f"Event: CoreShowChannelsComplete\r\nActionID: {action_id}\r\nEventList: Complete\r\n"
                          f"ListItems: {len(self.alive_uniqueids)}\r\n\r\n".encode())
+        elif action == "queueadd":  # Asterisk's words, which panoramisk 1.4 mistakes for a list
+            writer.write(f"Response: Success\r\nActionID: {action_id}\r\nMessage: Added interface to queue\r\n\r\n"
+                         .encode())
         else:
             writer.write(f"Response: Success\r\nActionID: {action_id}\r\n\r\n".encode())
         await writer.drain()

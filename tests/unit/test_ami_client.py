@@ -131,3 +131,11 @@ async def test_a_list_answer_arrives_whole(fake):
     listing = await client.send_action({"Action": "CoreShowChannels"}, timeout=5)
     assert [m.get("Uniqueid") for m in listing if m.get("Event") == "CoreShowChannel"] == ["1.1", "1.2", "1.3"]
     await finish(stop, task)
+
+
+async def test_queue_add_answer_resolves_although_panoramisk_takes_it_for_a_list(fake):
+    client, stop, task = await run_client(fake, [])
+    await until(lambda: client.logged_in)
+    reply = await client.send_action({"Action": "QueueAdd", "Queue": "q", "Interface": "PJSIP/a"}, timeout=2)
+    assert reply.success and reply.get("Message") == "Added interface to queue"
+    await finish(stop, task)

@@ -265,3 +265,26 @@ def test_postgresql_and_sqlite_give_the_same_report(sqlite_url, pg_url):
             engine, day, SH, settings, time(16, 30))
         lite_engine.dispose()
     engine.dispose()
+
+
+def test_logged_in_and_pause_time_per_agent_are_clipped_to_the_month(sqlite_url):
+    from pbx_bridge.agents.records import AgentPauseRecord, AgentSessionRecord
+
+    def session(sid, login, logout):
+        return AgentSessionRecord("pbx1", sid, "0301", "彭建华", "agent301", "Local/agent301@x/n", "support",
+                                  login, logout, "phone" if logout else None)
+
+    seed(sqlite_url, [
+        session("s1", local(31, 22, 0, month=10), local(1, 2, 0)),   # 2 h of it fall in November
+        session("s2", local(3, 8, 0), local(3, 17, 0)),               # 9 h
+        AgentPauseRecord("pbx1", "p1", "s2", "0301", "彭建华", "meal", local(3, 12, 0), local(3, 12, 45)),
+        AgentPauseRecord("pbx1", "p2", "s2", "0301", "彭建华", "break", local(3, 15, 0), local(3, 15, 10)),
+        AgentPauseRecord("pbx1", "p3", "s2", "0301", "彭建华", "meal", local(3, 16, 0), local(3, 16, 15)),
+    ])
+    rep = report(sqlite_url)
+    (line,) = rep.agent_time
+    assert line.sessions == 2 and line.logged_in_s == 11 * 3600
+    assert line.paused_s == {"meal": 3600, "break": 600}
+    assert rep.as_dict()["agent_time"][0]["paused_h"] == {"break": 0.17, "meal": 1.0}
+    assert "Agent time (hours)" in monthly.as_table(rep)
+    assert any(r["figure"] == "paused_meal_h" for r in monthly.csv_rows(rep))

@@ -1,0 +1,163 @@
+"""The agents' feature codes, served over FastAGI (dialplan: [pbx-bridge-agent-features]).
+
+  *81  log in: 工号 then PIN, each ended with #      *82  log out
+  *83  pause: then the reason key (1 break, 2 meal, 3 training, 4 meeting); *83N in one go
+  *84  resume
+
+A stranger learns nothing from the log-in menu: an unknown 工号, an agent removed from the rota and
+a wrong PIN get the same words, and an unknown 工号 still costs one PIN hash check, so the answer
+does not come back faster either. Digits are never logged.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import structlog
+
+from pbx_bridge.agents.lockout import PinLockout
+from pbx_bridge.agents.sessions import AgentActionFailed, AgentSessions
+from pbx_bridge.agents.settings import AgentsConfig
+from pbx_bridge.agi.server import AgiSession, Route
+from pbx_bridge.calls.outbound import endpoint_of
+from pbx_bridge.rota.values import hash_pin, verify_pin
+
+log = structlog.get_logger(__name__)
+
+SAY_USER, SAY_PIN = "agent-user", "agent-pass"
+SAY_OK, SAY_WRONG, SAY_LOCKED = "agent-loginok", "agent-incorrect", "vm-goodbye"
+SAY_LOGGED_OFF, SAY_INVALID, SAY_FAILED, SAY_DONE = "agent-loggedoff", "invalid", "cannot-complete-as-dialed", "auth-thankyou"
+
+
+@lru_cache(maxsize=1)
+def _decoy_hash() -> str:
+    """Checked against when the 工号 is unknown, so both answers take as long."""
+    return hash_pin("decoy-never-a-pin")
+
+
+def _phone(session: AgiSession) -> tuple[str, str]:
+    """(`PJSIP/agent301`, `agent301`) for the phone this menu was dialled from."""
+    full = endpoint_of(session.headers.get("agi_channel", ""))
+    return full, full.partition("/")[2] or full
+
+
+async def _say(session: AgiSession, sound: str) -> None:
+    await session.command(f'STREAM FILE {sound} ""')
+
+
+async def _digits(session: AgiSession, prompt: str, max_digits: int) -> str:
+    reply = await session.command(f"GET DATA {prompt} 8000 {max_digits}")
+    return reply.result if reply.result.isdigit() else ""
+
+
+def login(cfg: AgentsConfig, sessions: AgentSessions, rota_holder, lockout: PinLockout) -> Route:
+    async def route(session: AgiSession) -> None:
+        phone, endpoint = _phone(session)
+        phone_key = f"phone:{phone}"
+        await session.command("ANSWER")
+        if lockout.locked(phone_key):
+            log.warning("agent_login_locked", phone=phone)
+            await session.command("SET VARIABLE PBXB_AGENT_LOGIN locked")
+            await _say(session, SAY_LOCKED)
+            return
+        for _ in range(cfg.pin_tries):
+            employee_no = await _digits(session, SAY_USER, 16)
+            pin = await _digits(session, SAY_PIN, 12)
+            rota = rota_holder.current
+            agent = rota.agent(employee_no) if employee_no else None
+            employee_key = f"employee:{agent.employee_no if agent else employee_no}"
+            matches = verify_pin(agent.pin_hash if agent else _decoy_hash(), pin) if pin else False
+            if agent is not None and matches and not lockout.locked(employee_key):
+                break
+            locked_now = lockout.failed(phone_key, employee_key)
+            log.warning("agent_login_refused", phone=phone, locked=locked_now)
+            await session.command("SET VARIABLE PBXB_AGENT_LOGIN refused")
+            await _say(session, SAY_WRONG)
+            if locked_now or lockout.locked(phone_key):
+                await _say(session, SAY_LOCKED)
+                return
+        else:
+            await _say(session, SAY_LOCKED)
+            return
+        lockout.succeeded(phone_key, employee_key)
+        try:
+            await sessions.login(agent.employee_no, agent.name, endpoint, rota.queues_of(agent, cfg.default_queues))
+        except (AgentActionFailed, TimeoutError, ConnectionError, RuntimeError) as exc:
+            log.error("agent_login_failed", agent=agent.name, error=repr(exc)[:200])
+            await session.command("SET VARIABLE PBXB_AGENT_LOGIN failed")
+            await _say(session, SAY_FAILED)
+            return
+        await session.command("SET VARIABLE PBXB_AGENT_LOGIN ok")
+        await _say(session, SAY_OK)
+
+    return route
+
+
+def logout(sessions: AgentSessions) -> Route:
+    async def route(session: AgiSession) -> None:
+        phone, endpoint = _phone(session)
+        await session.command("ANSWER")
+        current = sessions.on_phone(endpoint)
+        if current is None:
+            log.info("agent_logout_nobody", phone=phone)
+            await _say(session, SAY_INVALID)
+            return
+        try:
+            await sessions.logout(current, "phone")
+        except (AgentActionFailed, TimeoutError, ConnectionError, RuntimeError) as exc:
+            log.error("agent_logout_failed", agent=current.record.agent, error=repr(exc)[:200])
+            await _say(session, SAY_FAILED)
+            return
+        await _say(session, SAY_LOGGED_OFF)
+
+    return route
+
+
+def pause(cfg: AgentsConfig, sessions: AgentSessions) -> Route:
+    async def route(session: AgiSession) -> None:
+        phone, endpoint = _phone(session)
+        await session.command("ANSWER")
+        current = sessions.on_phone(endpoint)
+        if current is None:
+            await _say(session, SAY_INVALID)
+            return
+        key = (session.args[0] if session.args else "")[:1] or await _digits(session, "beep", 1)
+        reason = cfg.pause_reasons.get(key)
+        if reason is None:
+            await _say(session, SAY_INVALID)
+            return
+        try:
+            await sessions.pause(current, reason)
+        except (AgentActionFailed, TimeoutError, ConnectionError, RuntimeError) as exc:
+            log.error("agent_pause_failed", agent=current.record.agent, error=repr(exc)[:200])
+            await _say(session, SAY_FAILED)
+            return
+        await _say(session, SAY_DONE)
+
+    return route
+
+
+def resume(sessions: AgentSessions) -> Route:
+    async def route(session: AgiSession) -> None:
+        phone, endpoint = _phone(session)
+        await session.command("ANSWER")
+        current = sessions.on_phone(endpoint)
+        if current is None:
+            await _say(session, SAY_INVALID)
+            return
+        try:
+            await sessions.resume(current)
+        except (AgentActionFailed, TimeoutError, ConnectionError, RuntimeError) as exc:
+            log.error("agent_resume_failed", agent=current.record.agent, error=repr(exc)[:200])
+            await _say(session, SAY_FAILED)
+            return
+        await _say(session, SAY_DONE)
+
+    return route
+
+
+def agent_routes(cfg: AgentsConfig, sessions: AgentSessions, rota_holder) -> dict[str, Route]:
+    lockout = PinLockout(cfg.lockout_after, cfg.lockout_window_s, cfg.lockout_for_s)
+    sessions.lockout = lockout  # health
+    return {"agent_login": login(cfg, sessions, rota_holder, lockout), "agent_logout": logout(sessions),
+            "agent_pause": pause(cfg, sessions), "agent_resume": resume(sessions)}

@@ -1,0 +1,89 @@
+"""Values a rota is written in (工号, HH:MM, dates and ranges) and the PIN hash, parsed and checked.
+
+Kept apart from the models so that the phone menus (agents, voicemail) can check a PIN without
+importing the whole rota.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time
+from typing import Any
+
+from pbx_bridge.yaml_errors import At
+
+_EMPLOYEE_NO = re.compile(r"^[A-Za-z0-9-]{1,32}$")
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(:[0-5]\d)?$")
+
+
+def employee_sort_key(employee_no: str) -> tuple:
+    """工号 sort numerically: `302` before `1001`, `0301` equal to `301`; letters sort as text."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part.lower())
+                 for part in re.findall(r"\d+|\D+", employee_no))
+
+
+def parse_hhmm(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    if not isinstance(value, str) or not _HHMM.match(value.strip()):
+        raise ValueError(f"{value!r} is not a time of day HH:MM (00:00 to 23:59); quote it: \"11:00\"")
+    hours, minutes, *seconds = value.strip().split(":")  # seconds allowed: tests set times just ahead
+    return time(int(hours), int(minutes), int(seconds[0]) if seconds else 0)
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not a date YYYY-MM-DD")
+
+
+def parse_span(value: Any) -> tuple[date, date]:
+    """`2026-10-12`, `2026-10-14..2026-10-16` or `{from: D, to: D}`: both ends included."""
+    if isinstance(value, dict):
+        if set(value) != {"from", "to"}:
+            raise ValueError("a range is {from: YYYY-MM-DD, to: YYYY-MM-DD}")
+        first, last = _as_date(value["from"]), _as_date(value["to"])
+    elif isinstance(value, str) and ".." in value:
+        left, _, right = value.partition("..")
+        first, last = _as_date(left), _as_date(right)
+    else:
+        first = last = _as_date(value)
+    if last < first:
+        raise ValueError(f"the range {first}..{last} ends before it starts")
+    return first, last
+
+
+def _dates(values: Any) -> tuple[tuple[date, date], ...]:
+    if not isinstance(values, (list, tuple)):
+        values = [values]
+    spans = []
+    for i, value in enumerate(values):
+        try:
+            spans.append(parse_span(value))
+        except ValueError as exc:
+            raise At(str(exc), (i,)) from None
+    return tuple(spans)
+
+
+
+def hash_pin(pin: str) -> str:
+    from argon2 import PasswordHasher
+
+    return PasswordHasher().hash(pin)
+
+
+def verify_pin(pin_hash: str, pin: str) -> bool:
+    from argon2 import PasswordHasher
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    try:
+        return PasswordHasher().verify(pin_hash, pin)
+    except (VerificationError, InvalidHashError):
+        return False
