@@ -96,6 +96,16 @@ def _table(headers: list[str], rows: list[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def _agent_time_table(m: Monthly) -> str:
+    reasons = sorted({r for a in m.agent_time for r in a.paused_s})
+    rows = [f"<tr><td class='l'>{escape(a.employee_no)}</td><td class='l'>{escape(a.agent)}</td><td>{a.sessions}</td>"
+            f"<td>{a.logged_in_s / 3600:.2f}</td>" + "".join(f"<td>{a.paused_s.get(r, 0) / 3600:.2f}</td>" for r in reasons)
+            + f"<td>{a.pause_total_s / 3600:.2f}</td></tr>" for a in m.agent_time]
+    if not rows:
+        return "<p>(no agent sessions)</p>"
+    return _table(["工号", "agent", "sessions", "logged in (h)", *(f"{r} (h)" for r in reasons), "paused (h)"], rows)
+
+
 def render(m: Monthly, title: str | None = None) -> str:
     title = title or f"Monthly operations report {m.first:%Y-%m}"
     limit = m.targets["abandon_rate"]
@@ -176,6 +186,7 @@ def render(m: Monthly, title: str | None = None) -> str:
                          + (_table(["day", "company", "number", "unanswered", "answered"], repeat_rows)
                             if repeat_rows else "")),
         "notes": "".join(f"<li>{escape(n)}</li>" for n in m.notes),
+        "table_agent_time": _agent_time_table(m),
     }
     template = resources.files("pbx_bridge.reports").joinpath("templates/monthly.html").read_text("utf-8")
     return Template(template).substitute(values)
