@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup host venv lab demo test unit lab-test bench clean
+.PHONY: setup host venv lab demo test unit lab-test bench clean install uninstall
 
 setup: host venv lab
 
@@ -34,6 +34,18 @@ unit: venv
 
 bench: venv
 	$(BIN)/python bench/ami_pipeline.py
+
+# On a PBX host, as root: the package in a virtualenv at PREFIX, config, unit, Asterisk snippets
+# (scripts/install.sh says what each does). DESTDIR stages the files instead; WHEELHOUSE=DIR
+# installs offline from wheels.
+PREFIX         ?= /opt/pbx-bridge
+INSTALL_PYTHON ?= /usr/bin/python3
+install:
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" PYTHON="$(INSTALL_PYTHON)" WHEELHOUSE="$(WHEELHOUSE)" \
+		bash scripts/install.sh
+
+uninstall:
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" bash scripts/install.sh --uninstall
 
 clean:
 	rm -rf $(VENV) .pytest_cache demo-out
