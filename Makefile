@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup host venv lab demo test unit lab-test bench clean install uninstall
+.PHONY: setup host venv lab demo test unit lab-test bench clean install uninstall wheelhouse
 
 setup: host venv lab
 
@@ -46,6 +46,13 @@ install:
 
 uninstall:
 	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" bash scripts/install.sh --uninstall
+
+# For a PBX host without PyPI: on a connected machine of the same Debian and Python, then copy DIR
+# and the repository over and run `make install WHEELHOUSE=DIR`.
+wheelhouse: venv
+	@test -n "$(WHEELHOUSE)" || { echo "usage: make wheelhouse WHEELHOUSE=DIR" >&2; exit 2; }
+	$(BIN)/pip wheel -q --wheel-dir "$(WHEELHOUSE)" .
+	$(BIN)/pip download -q --dest "$(WHEELHOUSE)" 'setuptools>=68'
 
 clean:
 	rm -rf $(VENV) .pytest_cache demo-out

@@ -6,8 +6,9 @@
 #                   ExecStart and the classic AGI script follow it
 #   PYTHON=PATH     the Python (3.11+) for the virtualenv (default /usr/bin/python3). It must not
 #                   live under /root or /home: the unit runs with ProtectHome=yes
-#   WHEELHOUSE=DIR  install offline from wheels in DIR (pip --no-index --find-links DIR);
-#                   without it pip fetches the dependencies from PyPI (or its configured index)
+#   WHEELHOUSE=DIR  install offline from wheels in DIR (pip --no-index --find-links DIR), made on a
+#                   connected machine by `make wheelhouse WHEELHOUSE=DIR`; without it pip fetches
+#                   the dependencies from PyPI (or the index pip is configured with)
 #   PBX_BRIDGE_INSTALL_SKIP_VENV=1    leave the virtualenv out (tests)
 #   PBX_BRIDGE_INSTALL_ACCOUNTS=yes|no  create the user and chown even under DESTDIR (tests, with
 #                   stand-in commands), or not even on the host; default: yes without DESTDIR
@@ -126,6 +127,12 @@ else
         /root|/root/*|/home|/home/*)
             die "$PYTHON lives in $base, which the service cannot see (ProtectHome=yes); use the system's python3" ;;
     esac
+    "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null \
+        || die "$PYTHON cannot make a virtualenv: apt-get install python3-venv"
+    if [ -n "$WHEELHOUSE" ]; then
+        [ -d "$WHEELHOUSE" ] || die "WHEELHOUSE $WHEELHOUSE is not a directory (make wheelhouse WHEELHOUSE=DIR makes one)"
+        WHEELHOUSE=$(cd "$WHEELHOUSE" && pwd)
+    fi
     venv=$DESTDIR$PREFIX
     say "virtualenv $PREFIX with $("$PYTHON" --version 2>&1)"
     "$PYTHON" -m venv "$venv"

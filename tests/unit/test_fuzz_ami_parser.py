@@ -274,6 +274,21 @@ def test_a_valid_frame_after_garbage_and_a_frame_end_comes_through(garbage, cuts
 
 
 @fuzz_settings(1.0)
+@given(st.one_of(SOUP, mutated_transcript(), st.binary(max_size=300)), CUTS)
+def test_a_shutdown_after_garbage_closes_the_connection_once_and_fails_pending_actions(garbage, cuts):
+    async def check():
+        protocol, factory = make()
+        futures = pending(protocol)
+        shutdown = b"Event: Shutdown\r\nPrivilege: system,all\r\nShutdown: Cleanly\r\nRestart: False\r\n\r\n"
+        feed_checked(protocol, chunks(garbage + FRAME_END + shutdown, cuts))
+        assert protocol.closed and protocol.transport.closed and factory.lost == 1
+        await asyncio.sleep(0)
+        assert all(f.done() for f in futures) and protocol.responses == {}
+
+    asyncio.run(check())
+
+
+@fuzz_settings(1.0)
 @given(st.one_of(SOUP, mutated_transcript(), st.binary(max_size=300)))
 def test_a_raising_handler_never_escapes_data_received(stream):
     class Exploding(Collector):
