@@ -19,6 +19,9 @@
 # secret, /etc/asterisk/*_pbx_bridge.conf. The shipped versions are always in
 # /usr/share/doc/pbx-bridge/ to compare with. Running it again upgrades the package in place.
 set -euo pipefail
+# The virtualenv and the shared directories must be readable by the daemon's user and Asterisk,
+# whatever root's own umask is; the files that must not be are given their modes explicitly.
+umask 022
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DESTDIR=${DESTDIR:-}
@@ -58,6 +61,11 @@ own() {
 
 asterisk_group() {
     [ "$ACCOUNTS" = yes ] && getent group asterisk >/dev/null
+}
+
+# a directory the host shares with others (/etc/asterisk, ...): made when missing, never re-moded
+ensure_dir() {
+    [ -d "$1" ] || install -d -m 0755 "$1"
 }
 
 systemd_running() {
@@ -195,14 +203,14 @@ install -d -m 0750 "$DESTDIR$STATE"
 own "$NAME:$NAME" "$DESTDIR$STATE"
 
 # --- the unit ---------------------------------------------------------------------------------
-install -d -m 0755 "$DESTDIR$(dirname "$UNIT")"
+ensure_dir "$DESTDIR$(dirname "$UNIT")"
 sed "s|$SHIPPED_PREFIX/bin/|$PREFIX/bin/|g" "$SRC/systemd/pbx-bridge.service" > "$DESTDIR$UNIT.tmp"
 chmod 0644 "$DESTDIR$UNIT.tmp"
 mv -f "$DESTDIR$UNIT.tmp" "$DESTDIR$UNIT"
 say "installed $UNIT (site changes go in a drop-in: systemctl edit pbx-bridge)"
 
 # --- the Asterisk side ------------------------------------------------------------------------
-install -d -m 0755 "$DESTDIR$ASTERISK_ETC"
+ensure_dir "$DESTDIR$ASTERISK_ETC"
 if asterisk_group; then asterisk_owner=root:asterisk; else asterisk_owner=root:root; fi
 includes=()
 for src in "$SRC"/dialplan/*_pbx_bridge.conf; do

@@ -24,7 +24,9 @@ def install(destdir: Path, *args: str, skip_venv: bool = True, **env: str) -> su
         full["PBX_BRIDGE_INSTALL_SKIP_VENV"] = "1"
     if "PBX_BRIDGE_INSTALL_ACCOUNTS" not in env:
         full.pop("PBX_BRIDGE_INSTALL_ACCOUNTS", None)
-    done = subprocess.run(["bash", str(SCRIPT), *args], env=full, capture_output=True, text=True, timeout=600)
+    # under root's strictest umask: what the daemon's user and Asterisk must read stays readable
+    done = subprocess.run(["bash", str(SCRIPT), *args], env=full, capture_output=True, text=True, timeout=600,
+                          preexec_fn=lambda: os.umask(0o077))
     assert done.returncode == 0, done.stderr + done.stdout
     return done
 
@@ -52,6 +54,7 @@ def test_the_staged_tree_has_everything_in_place(staged):
     assert all(mode(p) == 0o640 for p in (dest / "etc/asterisk").iterdir())
     unit = dest / "etc/systemd/system/pbx-bridge.service"
     assert unit.read_text() == (ROOT / "systemd/pbx-bridge.service").read_text() and mode(unit) == 0o644
+    assert mode(dest / "usr/share/pbx-bridge") == 0o755 and mode(dest / "usr/share/pbx-bridge/agi") == 0o755
     agi = dest / "usr/share/pbx-bridge/agi/ring_twice.py"
     assert agi.read_text().splitlines()[0] == "#!/opt/pbx-bridge/bin/python" and mode(agi) == 0o755
     docs = dest / "usr/share/doc/pbx-bridge"
@@ -95,6 +98,15 @@ def test_a_second_install_keeps_the_site_s_files(staged):
     (dest / "etc/asterisk/manager_pbx_bridge.conf").unlink()
     install(dest)
     assert "secret = the-site's|secret&\n" in (dest / "etc/asterisk/manager_pbx_bridge.conf").read_text()
+
+
+def test_the_directories_asterisk_and_systemd_already_have_keep_their_modes(tmp_path):
+    dest = tmp_path / "stage"
+    for path in ("etc/asterisk", "etc/systemd/system"):
+        (dest / path).mkdir(parents=True)
+        (dest / path).chmod(0o770)
+    install(dest)
+    assert mode(dest / "etc/asterisk") == 0o770 and mode(dest / "etc/systemd/system") == 0o770
 
 
 def test_a_second_install_over_an_untouched_one_has_nothing_to_report(staged):
@@ -203,6 +215,8 @@ def test_the_staged_virtualenv_runs_the_daemon_s_command(tmp_path):
     venv = dest / "opt/pbx-bridge"
     assert (venv / "bin/pbx-bridge").read_text().startswith("#!/opt/pbx-bridge/bin/python")
     assert str(dest) not in (venv / "pyvenv.cfg").read_text()
+    package = next((venv / "lib").glob("python3*/site-packages/pbx_bridge"))
+    assert mode(package) & 0o005 == 0o005 and mode(package / "daemon.py") & 0o004  # the daemon's user reads it
     done = subprocess.run([str(venv / "bin/python"), "-m", "pbx_bridge", "config", "check", "-c",
                            str(dest / "etc/pbx-bridge/config.yaml")],
                           capture_output=True, text=True, timeout=120,
