@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup host venv lab demo test unit lab-test bench clean
+.PHONY: setup host venv lab demo test unit lab-test bench clean install uninstall wheelhouse
 
 setup: host venv lab
 
@@ -34,6 +34,25 @@ unit: venv
 
 bench: venv
 	$(BIN)/python bench/ami_pipeline.py
+
+# On a PBX host, as root: the package in a virtualenv at PREFIX, config, unit, Asterisk snippets
+# (scripts/install.sh says what each does). DESTDIR stages the files instead; WHEELHOUSE=DIR
+# installs offline from wheels.
+PREFIX         ?= /opt/pbx-bridge
+INSTALL_PYTHON ?= /usr/bin/python3
+install:
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" PYTHON="$(INSTALL_PYTHON)" WHEELHOUSE="$(WHEELHOUSE)" \
+		bash scripts/install.sh
+
+uninstall:
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" bash scripts/install.sh --uninstall
+
+# For a PBX host without PyPI: on a connected machine of the same Debian and Python, then copy DIR
+# and the repository over and run `make install WHEELHOUSE=DIR`.
+wheelhouse: venv
+	@test -n "$(WHEELHOUSE)" || { echo "usage: make wheelhouse WHEELHOUSE=DIR" >&2; exit 2; }
+	$(BIN)/pip wheel -q --wheel-dir "$(WHEELHOUSE)" .
+	$(BIN)/pip download -q --dest "$(WHEELHOUSE)" 'setuptools>=68'
 
 clean:
 	rm -rf $(VENV) .pytest_cache demo-out

@@ -1,8 +1,17 @@
 """Shared fixtures. Lab and PostgreSQL fixtures live in tests/integration/conftest.py."""
 
+import os
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import settings
+
+# Hypothesis profiles. `ci` (the default) keeps `make test` short on a shared 2-core machine; the
+# fuzz tests take a share of its example count (tests/support/fuzzing.py). `long` is for a fuzzing
+# run by hand: HYPOTHESIS_PROFILE=long .venv/bin/pytest tests/unit/test_fuzz_*.py
+settings.register_profile("ci", max_examples=100, deadline=None)
+settings.register_profile("long", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 from pbx_bridge.calls.records import CallRecord, OfferRecord
 

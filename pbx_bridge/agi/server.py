@@ -23,6 +23,7 @@ log = structlog.get_logger(__name__)
 
 MAX_HEADER_LINES = 200
 MAX_LINE = 4096
+MAX_REPLY_LINES = 200  # HANGUP, 100 Trying and 520 usage lines before a command's result
 _RESULT = re.compile(r"^(\d{3})[ -](.*)$")
 
 
@@ -80,7 +81,10 @@ class AgiSession:
             out.append(value)
 
     async def _line(self) -> str:
-        raw = await asyncio.wait_for(self.reader.readline(), self.cfg.command_timeout)
+        try:
+            raw = await self.reader.readline()
+        except ValueError as exc:  # a line over the reader's limit, without its newline
+            raise AgiProtocolError("reply line too long") from exc
         if not raw:
             raise AgiHangup("connection closed")
         if len(raw) > MAX_LINE:
@@ -92,7 +96,13 @@ class AgiSession:
         self.commands.append(line)
         self.writer.write(line.encode() + b"\n")
         await asyncio.wait_for(self.writer.drain(), self.cfg.command_timeout)
-        while True:
+        # One timeout for the whole reply, however many lines it takes (HANGUP notices, 100
+        # Trying, 520 usage text): a peer dripping lines cannot hold the session.
+        async with asyncio.timeout(self.cfg.command_timeout):
+            return await self._reply(line)
+
+    async def _reply(self, line: str) -> AgiReply:
+        for _ in range(MAX_REPLY_LINES):
             text = await self._line()
             if text == "HANGUP":
                 continue  # the asynchronous hangup notice; the command's own reply follows
@@ -102,14 +112,16 @@ class AgiSession:
             if reply.code == 511:
                 raise AgiHangup(text)
             if reply.code == 520:
-                while not (await self._line()).startswith("520 End"):
-                    pass
-                raise AgiCommandError(f"usage error for {line!r}")
+                for _ in range(MAX_REPLY_LINES):
+                    if (await self._line()).startswith("520 End"):
+                        raise AgiCommandError(f"usage error for {line!r}")
+                break
             if reply.code != 200:
                 raise AgiCommandError(f"{line!r}: {text}")
             if reply.result == "-1":
                 raise AgiHangup(f"{line!r} returned -1")
             return reply
+        raise AgiProtocolError(f"reply to {line!r} too long")
 
 
 Route = Callable[[AgiSession], Awaitable[None]]

@@ -10,6 +10,7 @@ stays panoramisk's.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Iterable, Protocol
 
 import structlog
@@ -21,6 +22,10 @@ log = structlog.get_logger(__name__)
 FRAME_END = b"\r\n\r\n"
 BANNER = b"Asterisk Call Manager/"
 MAX_FRAME = 256 * 1024  # a frame larger than this is garbage; Asterisk's largest are a few KB
+MAX_BANNER = 1024  # the banner line, CRLF included, is within this many bytes (Asterisk's: about 30)
+_KEEP = len(FRAME_END) - 1  # while skipping: the bytes that may be the start of a frame end
+# Headers panoramisk routes by and reads as strings; a frame that has one twice is malformed.
+_SINGLE = ("event", "response", "actionid", "commandid", "message", "eventlist", "subevent")
 
 
 class Factory(Protocol):
@@ -35,12 +40,19 @@ class Factory(Protocol):
 
 
 class FrameSplitter:
-    """Bytes in, whole wanted frames out; bounded, and indifferent to how TCP cut the stream."""
+    """Bytes in, whole wanted frames out; bounded, and indifferent to how TCP cut the stream.
 
-    def __init__(self, wanted_events: Iterable[str] | None) -> None:
+    The stream is an optional banner line, then frames each ended by CRLF CRLF. A frame longer
+    than `max_frame` is dropped whole, up to its own frame end, whether it came in one read or in
+    many; the buffer never holds more than `max_frame` + 3 bytes between reads.
+    """
+
+    def __init__(self, wanted_events: Iterable[str] | None, max_frame: int = MAX_FRAME) -> None:
         self.wanted = None if wanted_events is None else {e.lower().encode() for e in wanted_events}
+        self.max_frame = max_frame
         self.buffer = bytearray()
         self.banner_seen = False
+        self.skipping = False  # inside an oversized frame: drop everything up to its frame end
         self.version: str | None = None
         self.skipped = 0
         self.oversized = 0
@@ -48,36 +60,53 @@ class FrameSplitter:
     def feed(self, data: bytes) -> list[bytes]:
         buf = self.buffer
         buf += data
-        if not self.banner_seen:
-            if len(buf) < len(BANNER) and BANNER.startswith(bytes(buf)):
-                return []
-            if buf.startswith(BANNER):
-                end = buf.find(b"\r\n")
-                if end < 0:
-                    return self._guard([])
-                self.version = buf[len(BANNER):end].decode("ascii", "replace").strip()
-                del buf[: end + 2]
-            self.banner_seen = True
+        if not self.banner_seen and not self._banner():
+            return []
         frames: list[bytes] = []
         start = 0
+        if self.skipping:
+            end = buf.find(FRAME_END)
+            if end < 0:
+                del buf[: max(0, len(buf) - _KEEP)]
+                return frames
+            self.skipping = False
+            start = end + len(FRAME_END)
         while True:
             end = buf.find(FRAME_END, start)
             if end < 0:
                 break
-            frame = bytes(buf[start:end])
+            if end - start > self.max_frame:
+                self.oversized += 1
+            else:
+                frame = bytes(buf[start:end])
+                if frame.strip() and self._wanted(frame):
+                    frames.append(frame)
             start = end + len(FRAME_END)
-            if frame.strip() and self._wanted(frame):
-                frames.append(frame)
         del buf[:start]
-        return self._guard(frames)
-
-    def _guard(self, frames: list[bytes]) -> list[bytes]:
-        if len(self.buffer) > MAX_FRAME:
-            # No frame end in sight: drop what we have and resynchronise at the next frame end.
+        if len(buf) > self.max_frame + _KEEP:
+            # No frame end in sight, and the frame is already too long: drop it up to its end.
             self.oversized += 1
-            cut = self.buffer.rfind(FRAME_END)
-            del self.buffer[: cut + len(FRAME_END) if cut >= 0 else len(self.buffer)]
+            self.skipping = True
+            del buf[: len(buf) - _KEEP]
         return frames
+
+    def _banner(self) -> bool:
+        """Reads the banner line if the stream starts with one; False while that is not known yet."""
+        buf = self.buffer
+        if len(buf) < len(BANNER) and BANNER.startswith(buf):
+            return False
+        if buf.startswith(BANNER):
+            end = buf.find(b"\r\n", 0, MAX_BANNER)
+            if end >= 0:
+                self.version = buf[len(BANNER):end].decode("ascii", "replace").strip()
+                del buf[: end + 2]
+            elif len(buf) < MAX_BANNER:
+                return False
+            else:
+                self.oversized += 1  # a banner line that never ends: an oversized first frame
+                self.skipping = True
+        self.banner_seen = True
+        return True
 
     def _wanted(self, frame: bytes) -> bool:
         if self.wanted is None:
@@ -95,7 +124,10 @@ class FrameSplitter:
 
 def parse_frame(frame: bytes) -> Message | None:
     text = frame.decode("utf-8", "replace").replace("\r\n\r\n", "\r\n").strip()
-    return Message.from_line(text)
+    message = Message.from_line(text)
+    if message is not None and any(isinstance(message.get(key), list) for key in _SINGLE):
+        return None
+    return message
 
 
 class StreamingAMIProtocol(AMIProtocol):
@@ -117,9 +149,10 @@ class StreamingAMIProtocol(AMIProtocol):
     def data_received(self, data: bytes) -> None:
         if self.tap is not None:
             self.tap.write(data)
-        for frame in self.splitter.feed(data):
-            if self.version is None and self.splitter.version:
-                self.version = self.splitter.version
+        frames = self.splitter.feed(data)
+        if self.version is None and self.splitter.version:
+            self.version = self.splitter.version
+        for frame in frames:
             try:
                 message = parse_frame(frame)
             except Exception:  # noqa: BLE001 - a bad frame must never stop the stream
@@ -128,6 +161,18 @@ class StreamingAMIProtocol(AMIProtocol):
                 self.malformed += 1
                 continue
             self.handle_message(message)
+
+    def send(self, data, as_list=False):  # noqa: ANN001 - panoramisk's signature
+        future = super().send(data, as_list=as_list)
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: asyncio.Future) -> None:
+        """An action whose caller is done with it (answered, failed, or given up on a timeout)
+        leaves the table. panoramisk kept a timed-out one for the life of the connection, and every
+        late frame with its ActionID piled up in it."""
+        for key in [key for key, action in self.responses.items() if action.future is future]:
+            del self.responses[key]
 
     def handle_message(self, message: Message) -> None:
         try:
