@@ -91,14 +91,18 @@ class AgiSession:
             raise AgiProtocolError("reply line too long")
         return raw.decode("utf-8", "replace").rstrip("\r\n")
 
-    async def command(self, line: str) -> AgiReply:
-        """Send one AGI command; wait (bounded) for its reply."""
+    async def command(self, line: str, timeout: float | None = None) -> AgiReply:
+        """Send one AGI command; wait (bounded) for its reply.
+
+        `timeout`: for a command that lasts as long as what it plays or dials (a voicemail
+        message, a call back), longer than the configured `command_timeout`, never shorter.
+        """
         self.commands.append(line)
         self.writer.write(line.encode() + b"\n")
         await asyncio.wait_for(self.writer.drain(), self.cfg.command_timeout)
         # One timeout for the whole reply, however many lines it takes (HANGUP notices, 100
         # Trying, 520 usage text): a peer dripping lines cannot hold the session.
-        async with asyncio.timeout(self.cfg.command_timeout):
+        async with asyncio.timeout(max(self.cfg.command_timeout, timeout or 0)):
             return await self._reply(line)
 
     async def _reply(self, line: str) -> AgiReply:

@@ -38,6 +38,9 @@ def _digit(result: str) -> str | None:
     return chr(code) if code > 0 and chr(code) in KEYS else None
 
 
+CALLBACK_MAX_S = 4 * 3600  # the AGI waits through the whole call back (Dial returns when it ends)
+
+
 class VoicemailPlayer:
     def __init__(self, pbx: str, spool: Spool, sink: Callable[[object], None], callback_context: str,
                  clock: Callable[[], float] = time.time) -> None:
@@ -115,7 +118,9 @@ class VoicemailPlayer:
         steps.append(f'STREAM FILE {self.spool.asterisk_path(message)} "{KEYS}"')
         steps.append("WAIT FOR DIGIT 6000")
         for step in steps:
-            key = _digit((await session.command(step)).result)
+            # the message itself plays as long as it is: its own duration, with a margin
+            timeout = message.duration + 30 if step.startswith("STREAM FILE") else None
+            key = _digit((await session.command(step, timeout=timeout)).result)
             if key:
                 return key
         return None
@@ -128,7 +133,8 @@ class VoicemailPlayer:
             return False
         log.info("voicemail_callback_dialling", msg_id=message.msg_id, number=message.caller_num)
         # g: when the customer hangs up, the agent stays in the playback for the next message
-        await session.command(f"EXEC Dial Local/{message.caller_num}@{self.callback_context}/n,30,g")
+        await session.command(f"EXEC Dial Local/{message.caller_num}@{self.callback_context}/n,30,g",
+                              timeout=CALLBACK_MAX_S)
         status = (await session.command("GET VARIABLE DIALSTATUS")).data or "UNKNOWN"
         answered = status == "ANSWER"
         self.sink(CallbackRecord(

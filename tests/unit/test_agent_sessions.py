@@ -106,7 +106,7 @@ class FakeAgi:
         self.digits = list(digits)
         self.commands: list[str] = []
 
-    async def command(self, line):
+    async def command(self, line, timeout=None):
         self.commands.append(line)
         result = self.digits.pop(0) if line.startswith("GET DATA") and self.digits else "0"
         return SimpleNamespace(result=result, code=200)

@@ -170,3 +170,30 @@ def test_the_header_reader_ends_on_any_input(payload):
         assert all(key.startswith("agi_") for key in headers)
 
     asyncio.run(check())
+
+
+async def test_a_command_given_a_longer_timeout_outlasts_the_configured_one():
+    """A voicemail message or a call back lasts as long as it lasts, not command_timeout."""
+    from pbx_bridge.agi.server import AgiSession
+
+    reader = asyncio.StreamReader()
+
+    class Sink:
+        def write(self, data):
+            pass
+
+        async def drain(self):
+            pass
+
+    session = AgiSession({}, reader, Sink(), agi_config(command_timeout=0.2))
+
+    async def late_reply():
+        await asyncio.sleep(0.5)
+        reader.feed_data(b"200 result=0 endpos=80000\n")
+
+    feeder = asyncio.create_task(late_reply())
+    reply = await session.command('STREAM FILE long-message ""', timeout=5)
+    await feeder
+    assert reply.result == "0"
+    with pytest.raises(TimeoutError):
+        await session.command('STREAM FILE another ""')
