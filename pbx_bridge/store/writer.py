@@ -18,14 +18,13 @@ from collections import Counter, deque
 
 import structlog
 from sqlalchemy import Table, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pbx_bridge.backoff import Backoff
-from pbx_bridge.calls.records import CallRecord, OfferRecord
 from pbx_bridge.calls.outbound import OutboundRecord
+from pbx_bridge.calls.records import CallRecord, OfferRecord
 from pbx_bridge.store.merge import merge_calls, merge_offers
 from pbx_bridge.store.schema import KEYS, calls, offers, outbound_calls, vm_callbacks, vm_listenings, vm_messages
 from pbx_bridge.voicemail.records import CallbackRecord, ListeningRecord, VoicemailMessageRecord

@@ -42,7 +42,7 @@ def from_queue_log(**over):
     return make_call(**fields)
 
 
-async def test_call_missing_from_the_store_is_filled_from_queue_log(sqlite_url):
+async def test_queue_log_record_of_a_call_the_store_lacks_is_inserted(sqlite_url):
     upgrade(sqlite_url)
     writer = await write_all(sqlite_url, [from_queue_log()])
     (row,) = stored(sqlite_url)
