@@ -64,6 +64,7 @@ class Reconciler:
         return {run.source.kind: {
             "position": run.source.describe(run.pos), "passes": run.passes, "lines": run.lines,
             "malformed": run.malformed, "open_calls": len(run.builder.open), "last_error": run.last_error,
+            "built": dict(run.builder.counts),
             "last_pass_age_s": None if run.last_pass_at is None else round(time.monotonic() - run.last_pass_at, 1),
             **run.totals} for run in self.runs}
 
