@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator,
+                      model_validator)
 
 from pbx_bridge.reports.settings import ReportsConfig
 
@@ -140,16 +141,17 @@ class RealtimeQueueLogConfig(_Strict):
     table: str = Field(default="queue_log", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
     utc_times: bool = Field(default=False, description="logger.conf queue_log_realtime_use_gmtime = yes")
 
-    @model_validator(mode="after")
-    def _a_database_url(self) -> "RealtimeQueueLogConfig":
+    @field_validator("url")
+    @classmethod
+    def _a_database_url(cls, value: str) -> str:
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError
 
         try:
-            make_url(self.url)
+            make_url(value)
         except ArgumentError:
-            raise ValueError(f"not a database URL: {self.url!r}") from None
-        return self
+            raise ValueError(f"not a database URL: {value!r}") from None
+        return value
 
 
 class ReconcileConfig(_Strict):
