@@ -32,7 +32,7 @@ class QueueLogLine:
     pos: Any = None  # the source's Position of this line's start: reading again from it re-reads the line
 
     def field(self, index: int) -> str:
-        return self.data[index] if index < len(self.data) else ""
+        return self.data[index] if 0 <= index < len(self.data) else ""
 
 
 def parse_line(text: str, pos: Any = None) -> QueueLogLine | None:
