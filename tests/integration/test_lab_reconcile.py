@@ -5,6 +5,7 @@ Asterisk's queue_log from where it stopped, and every call queue_log knows of en
 exactly once, with queue_log's outcome and agent.
 """
 
+import itertools
 import json
 import random
 import time
@@ -82,7 +83,7 @@ def test_a_daemon_killed_for_60_s_mid_traffic_records_every_call_once(lab, lab_a
     assert by_source["ami"], "calls AMI delivered kept AMI's record"
     # Offers: a ring AMI recorded before the kill is not added again from queue_log.
     offers = sorted(exported(daemon, "offers"), key=lambda o: (o["uniqueid"], o["agent"] or "", o["offered_at"]))
-    for a, b in zip(offers, offers[1:]):
+    for a, b in itertools.pairwise(offers):
         if (a["uniqueid"], a["agent"]) == (b["uniqueid"], b["agent"]):
             gap = (datetime.fromisoformat(b["offered_at"]) - datetime.fromisoformat(a["offered_at"])).total_seconds()
             assert gap > 2, (a, b)
