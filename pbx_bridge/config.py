@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator,
+                      model_validator)
 
 from pbx_bridge.agents.settings import AgentsConfig
 from pbx_bridge.reports.settings import ReportsConfig
@@ -24,6 +25,7 @@ from pbx_bridge.yaml_errors import format_validation_error, node_line, read_yaml
 SECRET_ENV = "PBX_BRIDGE_AMI_SECRET"
 STORE_URL_ENV = "PBX_BRIDGE_STORE_URL"
 MQTT_PASSWORD_ENV = "PBX_BRIDGE_MQTT_PASSWORD"
+QUEUE_LOG_URL_ENV = "PBX_BRIDGE_QUEUE_LOG_URL"
 DEFAULT_CONFIG_PATH = "/etc/pbx-bridge/config.yaml"
 
 
@@ -135,6 +137,32 @@ class WallboardConfig(_Strict):
     broker: str = Field(description="the broker's websockets URL as the supervisors' browsers reach it")
 
 
+class RealtimeQueueLogConfig(_Strict):
+    url: str = Field(description="Asterisk's realtime database, e.g. mysql+aiomysql://asterisk@127.0.0.1/asterisk")
+    table: str = Field(default="queue_log", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+    utc_times: bool = Field(default=False, description="logger.conf queue_log_realtime_use_gmtime = yes")
+
+    @field_validator("url")
+    @classmethod
+    def _a_database_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError(f"not a database URL: {value!r}") from None
+        return value
+
+
+class ReconcileConfig(_Strict):
+    enabled: bool
+    queue_log: Path | None = Field(description="Asterisk's queue_log file; null: none (realtime table only)")
+    state_dir: Path = Field(description="where the positions read up to are kept")
+    interval: float = Field(gt=0, le=3600)
+    realtime: RealtimeQueueLogConfig | None = None
+
+
 class LoggingConfig(_Strict):
     format: Literal["auto", "json", "console"]
     level: Literal["debug", "info", "warning", "error"]
@@ -153,6 +181,7 @@ class Config(_Strict):
     reports: ReportsConfig = ReportsConfig()
     agents: AgentsConfig = AgentsConfig()
     wallboard: WallboardConfig
+    reconcile: ReconcileConfig
     logging: LoggingConfig
 
     @property
@@ -206,6 +235,8 @@ def load_config(path: str, env: dict[str, str] | None = None) -> Config:
     _resolve_secret(data, path, root, env)
     if env.get(STORE_URL_ENV):
         data = _deep_merge(data, {"store": {"url": env[STORE_URL_ENV]}})
+    if env.get(QUEUE_LOG_URL_ENV) and isinstance((data.get("reconcile") or {}).get("realtime"), dict):
+        data = _deep_merge(data, {"reconcile": {"realtime": {"url": env[QUEUE_LOG_URL_ENV]}}})
     merged = _deep_merge(packaged_defaults(), data)
     try:
         return Config.model_validate(merged)

@@ -22,6 +22,7 @@ from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
 from pbx_bridge.rules.ring_twice import RingTwiceRule
 from pbx_bridge.config import MQTT_PASSWORD_ENV, Config
 from pbx_bridge.live.state import LiveState
+from pbx_bridge.reconcile.reconciler import Reconciler
 from pbx_bridge.store.engine import async_engine, safe_url
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.store.writer import StoreWriter
@@ -67,7 +68,27 @@ class Daemon:
             from pbx_bridge.reports.scheduler import ReportScheduler
 
             self.reports = ReportScheduler(self.engine, cfg.reports, cfg.tz, cfg.pbx)
+        self.reconciler = self._reconciler(cfg) if cfg.reconcile.enabled else None
         self.tasks: dict[str, asyncio.Task] = {}
+
+    def _reconciler(self, cfg: Config) -> Reconciler | None:
+        """What AMI did not deliver (daemon down, AMI gap) is read back from Asterisk's queue_log."""
+        sources = []
+        if cfg.reconcile.queue_log is not None:
+            from pbx_bridge.reconcile.file_source import QueueLogFile
+
+            sources.append(QueueLogFile(cfg.reconcile.queue_log, cfg.reconcile.state_dir / "queue_log.state"))
+        if cfg.reconcile.realtime is not None:
+            from zoneinfo import ZoneInfo
+
+            from pbx_bridge.reconcile.table_source import QueueLogTable
+
+            realtime = cfg.reconcile.realtime
+            sources.append(QueueLogTable(realtime.url, realtime.table, cfg.reconcile.state_dir / "queue_log_table.state",
+                                         ZoneInfo("UTC") if realtime.utc_times else cfg.tz))
+        if not sources:
+            return None
+        return Reconciler(sources, self.writer, cfg.pbx, cfg.ring, cfg.reconcile.interval, cfg.tracking.stale_after)
 
     def _load_rota(self, cfg: Config) -> None:
         """The rota is the list of agents (voicemail duty and the phone menus)."""
@@ -107,7 +128,8 @@ class Daemon:
                 "agents": self.agents.health() if self.agents else None,
                 "mqtt": self.mqtt.health() if self.mqtt else None,
                 "reports": self.reports.health() if self.reports else None,
-                "wallboard": self.wallboard.health() if self.wallboard else None}
+                "wallboard": self.wallboard.health() if self.wallboard else None,
+                "queue_log": self.reconciler.health() if self.reconciler else None}
 
     def _on_event(self, event) -> None:  # noqa: ANN001 - a panoramisk Message
         self.tracker.handle(event)
@@ -147,6 +169,8 @@ class Daemon:
                 closed = self.tracker.close_missing({m.get("Uniqueid") for m in items if m.get("Uniqueid")})
         log.warning("ami_gap", gap_s=round(gap_s, 1), calls_in_queue=len(self.tracker.active),
                     calls_closed_as_incomplete=closed)
+        if self.reconciler is not None:
+            self.reconciler.wake()  # what AMI missed meanwhile is in queue_log
 
     async def _enforce_rota(self) -> None:
         """At each AMI connection: agents taken out of the rota while we were down leave the queues."""
@@ -201,6 +225,7 @@ class Daemon:
                     *((("mqtt", self.mqtt.run()),) if self.mqtt else ()),
                     *((("reports", self.reports.run(self.stop)),) if self.reports else ()),
                     *((("wallboard", self.wallboard.run()),) if self.wallboard else ()),
+                    *((("queue-log", self.reconciler.run()),) if self.reconciler else ()),
                     *((("voicemail-duty", self.duty_caller.run()), ("rota-watch", self.rota.watch(self.stop)))
                       if self.duty_caller else ()),
                 ):

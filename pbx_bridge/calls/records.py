@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 
+SOURCES = ("ami", "queue_log")  # who told us: the live AMI stream, or Asterisk's queue_log read back
 CALL_OUTCOMES = ("answered", "abandoned", "timeout", "exitempty", "exitkey", "transferred", "unknown")
 ENDED_BY = ("caller", "agent", "transfer", "system")
 OFFER_RESULTS = ("answered", "no-answer", "caller-left", "busy", "unavailable", "answered-elsewhere")
@@ -32,9 +33,11 @@ class CallRecord:
     ended_by: str | None = None
     hangup_cause: str | None = None
     # Beyond the published fields: which entry of this channel into a queue this is (a channel
-    # that leaves one queue and joins another has two records), and whether the end was seen.
+    # that leaves one queue and joins another has two records), whether the end was seen, and
+    # where the record came from (`queue_log`: filled in by reconciliation, pbx_bridge/reconcile).
     seq: int = 0
     incomplete: bool = False
+    source: str = "ami"
 
     def as_row(self) -> dict:
         return asdict(self)
@@ -52,6 +55,7 @@ class OfferRecord:
     ring_s: float | None = None
     rings: int | None = None
     result: str = "no-answer"
+    source: str = "ami"
 
     def as_row(self) -> dict:
         return asdict(self)
@@ -60,8 +64,10 @@ class OfferRecord:
 CALL_EXPORT_FIELDS = (
     "uniqueid", "linkedid", "pbx", "queue", "caller_num", "caller_name", "joined_at", "position", "outcome",
     "wait_s", "agent", "interface", "ring_s", "talk_s", "ended_by", "hangup_cause", "incomplete",
+    "source",
 )
-OFFER_EXPORT_FIELDS = ("uniqueid", "queue", "agent", "interface", "offered_at", "ring_s", "rings", "result", "pbx")
+OFFER_EXPORT_FIELDS = ("uniqueid", "queue", "agent", "interface", "offered_at", "ring_s", "rings", "result", "pbx",
+                       "source")
 
 assert set(CALL_EXPORT_FIELDS) <= {f.name for f in fields(CallRecord)}
 assert set(OFFER_EXPORT_FIELDS) <= {f.name for f in fields(OfferRecord)}

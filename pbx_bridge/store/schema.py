@@ -31,6 +31,8 @@ calls = Table(
     Column("ended_by", String(16)),
     Column("hangup_cause", String(16)),
     Column("incomplete", Boolean, nullable=False, default=False),
+    # 'ami' or 'queue_log' (migration 0005): which account of the call the row holds
+    Column("source", String(16), nullable=False, default="ami", server_default="ami"),
     Index("ix_calls_joined_at", "joined_at"),
 )
 
@@ -47,6 +49,7 @@ offers = Table(
     Column("ring_s", Float),
     Column("rings", Integer),
     Column("result", String(24), nullable=False),
+    Column("source", String(16), nullable=False, default="ami", server_default="ami"),
     Index("ix_offers_offered_at", "offered_at"),
     Index("ix_offers_agent", "agent"),
 )

@@ -31,6 +31,9 @@ class DaemonProcess:
             "store": {"url": store_url, "flush_interval": 0.2},
             "logging": {"format": "json", "level": "info"},
             "reports": {"handover_dir": str(self.workdir / "handover"), "output_dir": str(self.workdir / "reports")},
+            # Off unless a test turns it on: the lab tests compare what AMI gave with queue_log,
+            # which reconciliation would make true by itself. Never the host's /var/lib.
+            "reconcile": {"enabled": False, "queue_log": None, "state_dir": str(self.workdir / "state")},
         }
         for key, value in overrides.items():
             config.setdefault(key, {}).update(value)
@@ -83,6 +86,23 @@ class DaemonProcess:
         self._log.close()
         self.proc = None
         return code
+
+    def kill(self) -> None:
+        """SIGKILL, as the OOM killer or a power cut would: no flush, no goodbye."""
+        if self.proc is None:
+            return
+        self.proc.kill()
+        self.proc.wait()
+        self._log.close()
+        self.proc = None
+
+    def restart(self, wait_connected: bool = True) -> "DaemonProcess":
+        """Start again on the same config, store and log (the log is appended to)."""
+        before = sum(1 for line in self.lines() if line.get("event") == "ami_connected")
+        self.start(wait_connected=False)
+        if wait_connected:
+            self.wait_for("ami_connected", count=before + 1)
+        return self
 
     def export(self, kind: str, first: str, last: str, fmt: str = "jsonl") -> str:
         result = subprocess.run(

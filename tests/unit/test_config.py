@@ -83,3 +83,18 @@ def test_cli_exits_2_with_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["config", "check", "-c", path])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [f"pbx-bridge: config error: {path}:3: ami.bogus: unknown key"]
+
+
+def test_reconciliation_is_on_by_default_and_reads_asterisks_queue_log(tmp_path):
+    cfg = load_config(write(tmp_path, "ami:\n  host: h\n"), env={}).reconcile
+    assert (cfg.enabled, str(cfg.queue_log), cfg.interval, cfg.realtime) == (
+        True, "/var/log/asterisk/queue_log", 15, None)
+
+
+def test_realtime_queue_log_url_from_the_environment_and_checked(tmp_path):
+    path = write(tmp_path, "ami:\n  host: h\nreconcile:\n  realtime:\n    url: mysql+aiomysql://asterisk@db/ast\n")
+    cfg = load_config(path, env={"PBX_BRIDGE_QUEUE_LOG_URL": "mysql+aiomysql://asterisk:pw@db/ast"})
+    assert cfg.reconcile.realtime.url.endswith(":pw@db/ast") and cfg.reconcile.realtime.table == "queue_log"
+    bad = write(tmp_path, "ami:\n  host: h\nreconcile:\n  realtime:\n    url: not a url\n", "bad.yaml")
+    with pytest.raises(ConfigError, match=r":5: reconcile.realtime.url: .*not a database URL"):
+        load_config(bad, env={})
