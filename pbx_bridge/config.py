@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from pbx_bridge.nuisance.settings import NuisanceConfig
 from pbx_bridge.reports.settings import ReportsConfig
 
 from pbx_bridge.yaml_errors import format_validation_error, node_line, read_yaml
@@ -151,6 +152,7 @@ class Config(_Strict):
     mqtt: MqttConfig
     reports: ReportsConfig = ReportsConfig()
     wallboard: WallboardConfig
+    nuisance: NuisanceConfig = NuisanceConfig()
     logging: LoggingConfig
 
     @property

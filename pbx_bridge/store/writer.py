@@ -21,13 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pbx_bridge.backoff import Backoff
 from pbx_bridge.calls.records import CallRecord, OfferRecord
 from pbx_bridge.calls.outbound import OutboundRecord
+from pbx_bridge.nuisance.model import ScreenedCallRecord, WarningRecord
 from pbx_bridge.store.schema import KEYS, calls, offers, outbound_calls, vm_callbacks, vm_listenings, vm_messages
+from pbx_bridge.store.schema import nuisance_screened_calls, nuisance_warnings
 from pbx_bridge.voicemail.records import CallbackRecord, ListeningRecord, VoicemailMessageRecord
 
 log = structlog.get_logger(__name__)
 
 _TABLE_OF = {CallRecord: calls, OfferRecord: offers, ListeningRecord: vm_listenings,
              VoicemailMessageRecord: vm_messages, CallbackRecord: vm_callbacks, OutboundRecord: outbound_calls}
+_TABLE_OF.update({WarningRecord: nuisance_warnings, ScreenedCallRecord: nuisance_screened_calls})
 
 
 def upsert(dialect: str, table: Table):
