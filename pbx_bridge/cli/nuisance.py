@@ -215,7 +215,7 @@ def nuisance_lift(config_path: str, number: str, reason: str, by: str | None) ->
     now = datetime.now(timezone.utc)
     engine = _store(cfg)
     try:
-        before, loaded = _states(cfg, engine, now)
+        before, _ = _states(cfg, engine, now)
         store.add_lift(engine, number, now, reason.strip(), _who(by))
         after, _ = _states(cfg, engine, now + timedelta(microseconds=1))
     finally:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Callable
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -108,7 +108,7 @@ class NuisanceDesk:
                 await self.refresh()
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=self.cfg.refresh_interval)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         finally:
             if watcher is not None:

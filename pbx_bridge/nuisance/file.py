@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -78,7 +78,7 @@ class ScreeningFile(_Strict):
         return out
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ScreeningFile":
+    def _consistent(self) -> ScreeningFile:
         seen: set[str] = set()
         for i, entry in enumerate(self.screen):
             if entry.number in seen:
@@ -172,7 +172,7 @@ class FileHolder:
             try:
                 await asyncio.wait_for(stop.wait(), timeout=interval)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if self.changed():
                 self.reload()

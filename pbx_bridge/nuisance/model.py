@@ -19,9 +19,9 @@ The rules, where the issue left them open:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Iterable
 
 from pbx_bridge.nuisance.settings import format_duration
 
