@@ -41,6 +41,18 @@ INFO_DTMF = """  <pause milliseconds="{pause_ms}"/>
 """
 
 
+# A phone that presses keys keeps what its own requests inside the dialog need (SIPp refuses a
+# variable that is set and never used, so only such a phone has this).
+INVITE_KEPT = """  <recv request="INVITE" crlf="true">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="local_to"/>
+      <ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" assign_to="remote_contact"/>
+    </action>
+  </recv>
+"""
+
+
 def keys_xml(keys) -> str:
     """SIPp steps for `keys`: [(seconds after the previous step, "*7"), ...]; one INFO per key,
     120 ms apart within a sequence (well inside Asterisk's featuredigittimeout of 1 s)."""
@@ -67,8 +79,10 @@ class SippAgent:
 
     def start(self):
         scenario = self.log_dir / f"sipp-{self.name}.xml"
-        scenario.write_text((SIPP_DIR / "agent_uas.xml").read_text().replace(
-            "RING_MS", str(int(self.ring * 1000))).replace("  <!-- KEYS -->\n", keys_xml(self.keys)))
+        xml = (SIPP_DIR / "agent_uas.xml").read_text().replace("RING_MS", str(int(self.ring * 1000)))
+        if self.keys:
+            xml = xml.replace('  <recv request="INVITE" crlf="true"/>\n', INVITE_KEPT)
+        scenario.write_text(xml.replace("  <!-- KEYS -->\n", keys_xml(self.keys)))
         self.proc = subprocess.Popen(
             [sipp_bin(), "-sf", str(scenario), "-i", "127.0.0.1",
              "-p", str(self.port), "-m", str(self.calls),
