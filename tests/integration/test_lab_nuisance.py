@@ -96,9 +96,17 @@ def test_a_warned_number_is_screened_and_then_released(lab, tmp_path):
         wait_log(daemon, "nuisance_screen_ended", number=ADMIN)
         fifth, events = place(lab, ADMIN, hold=3)
         assert queued(events) and not heard_notice(events)
-    daemon.wait_for("call_recorded", count=3)
-    time.sleep(1)  # the store writer's last batch (flush_interval 0.2 s)
-    assert daemon.stop() == 0
+        daemon.wait_for("call_recorded", count=3)
+        time.sleep(1)  # the store writer's last batch (flush_interval 0.2 s)
+
+        # With the daemon down the entry fails open: even a screened number reaches the queue.
+        assert cli(daemon, "add", ADMIN, "--permanent", "--reason", "again").returncode == 0
+        wait_log(daemon, "nuisance_screen_started", number=ADMIN, source="admin", until="permanent")
+        assert daemon.stop() == 0
+        sixth, events = place(lab, ADMIN, hold=3)
+        assert queued(events) and not heard_notice(events)
+        statuses = {e.get("Value") for e in events if e.get("Event") == "VarSet" and e.get("Variable") == "AGISTATUS"}
+        assert statuses == {"FAILURE"}
 
     # The evidence: both warnings, with the number, the agent and the call they were given in.
     evidence = [json.loads(line) for line in cli(daemon, "warnings", "--number", WARNED, "--format", "jsonl")
