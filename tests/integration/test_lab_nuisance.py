@@ -4,6 +4,7 @@ then screened at the inbound entry, and released when its screen ends. An admin'
 with the CLI take effect on the running daemon."""
 
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -102,11 +103,16 @@ def test_a_warned_number_is_screened_and_then_released(lab, tmp_path):
         # With the daemon down the entry fails open: even a screened number reaches the queue.
         assert cli(daemon, "add", ADMIN, "--permanent", "--reason", "again").returncode == 0
         wait_log(daemon, "nuisance_screen_started", number=ADMIN, source="admin", until="permanent")
-        assert daemon.stop() == 0
-        sixth, events = place(lab, ADMIN, hold=3)
-        assert queued(events) and not heard_notice(events)
-        statuses = {e.get("Value") for e in events if e.get("Event") == "VarSet" and e.get("Variable") == "AGISTATUS"}
-        assert statuses == {"FAILURE"}
+    assert daemon.stop() == 0
+    # ...and the agent's *7 gets an error tone (nothing was recorded), and the call goes on.
+    with SippAgent("agent301", ring=1, log_dir=tmp_path, keys=[(2, "*7")]):
+        sixth, events = place(lab, ADMIN, hold=8)
+    assert queued(events) and not heard_notice(events) and sixth["agent"] == "Agent 301"
+    statuses = {e.get("Value") for e in events if e.get("Event") == "VarSet" and e.get("Variable") == "AGISTATUS"}
+    assert statuses == {"FAILURE"}
+    assert any(e.get("Event") == "Newexten" and e.get("Context") == "pbx-bridge-nuisance-warn"
+               and e.get("AppData") == "1?Playback(beeperr)" and e.get("Channel", "").startswith("PJSIP/agent301")
+               for e in events), "the error tone, on the agent's channel"
 
     # The evidence: both warnings, with the number, the agent and the call they were given in.
     evidence = [json.loads(line) for line in cli(daemon, "warnings", "--number", WARNED, "--format", "jsonl")
@@ -117,8 +123,6 @@ def test_a_warned_number_is_screened_and_then_released(lab, tmp_path):
     assert calls[first["callid"]]["outcome"] == "answered"
     assert calls[first["callid"]]["ended_by"] == "caller", "ending a nuisance call is not the agent hanging up"
     assert {third["callid"], fifth["callid"]} <= set(calls) and len(calls) == 3, "screened calls never joined a queue"
-    import sqlite3
-
     with sqlite3.connect(tmp_path / "store.db") as db:
         rows = db.execute("SELECT number, source FROM nuisance_screened_calls ORDER BY screened_at").fetchall()
     assert rows == [(WARNED, "warnings"), (ADMIN, "admin")]
