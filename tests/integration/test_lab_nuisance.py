@@ -75,7 +75,7 @@ def test_a_warned_number_is_screened_and_then_released(lab, tmp_path):
 
     # The same number again, while screened: the notice, and never a queue.
     with SippAgent("agent301", ring=1, log_dir=tmp_path):
-        second, events = place(lab, WARNED, hold=20)
+        _, events = place(lab, WARNED, hold=20)
         assert heard_notice(events) and not queued(events)
         screened = wait_log(daemon, "inbound_screened", number=WARNED)
         assert screened[0]["source"] == "warnings"
@@ -90,7 +90,7 @@ def test_a_warned_number_is_screened_and_then_released(lab, tmp_path):
         assert added.returncode == 0, added.stderr
         wait_log(daemon, "nuisance_screen_started", number=ADMIN)
         assert ADMIN in cli(daemon, "list").stdout
-        fourth, events = place(lab, ADMIN, hold=20)
+        _, events = place(lab, ADMIN, hold=20)
         assert heard_notice(events) and not queued(events)
         lifted = cli(daemon, "lift", ADMIN, "--reason", "apologised in writing")
         assert lifted.returncode == 0 and "lifted" in lifted.stdout, lifted.stderr
