@@ -18,21 +18,71 @@ def sipp_bin() -> str:
     return b
 
 
+INFO_DTMF = """  <pause milliseconds="{pause_ms}"/>
+  <send>
+    <![CDATA[
+      INFO [$remote_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$local_to];tag=[pid]SIPpTag01[call_number]
+      To: [$remote_from]
+      [last_Call-ID:]
+      CSeq: {cseq} INFO
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal={key}
+      Duration=160
+
+    ]]>
+  </send>
+  <recv response="200"/>
+"""
+
+
+# A phone that presses keys keeps what its own requests inside the dialog need (SIPp refuses a
+# variable that is set and never used, so only such a phone has this).
+INVITE_KEPT = """  <recv request="INVITE" crlf="true">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="local_to"/>
+      <ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" assign_to="remote_contact"/>
+    </action>
+  </recv>
+"""
+
+
+def keys_xml(keys) -> str:
+    """SIPp steps for `keys`: [(seconds after the previous step, "*7"), ...]; one INFO per key,
+    120 ms apart within a sequence (well inside Asterisk's featuredigittimeout of 1 s)."""
+    steps, cseq = [], 100
+    for wait, sequence in keys:
+        for i, key in enumerate(sequence):
+            cseq += 1
+            steps.append(INFO_DTMF.format(pause_ms=int(wait * 1000) if i == 0 else 120, cseq=cseq, key=key))
+    return "".join(steps)
+
+
 class SippAgent:
     """An agent's SIP phone: rings `ring` seconds, then answers; waits for the BYE.
-    Serves up to `calls` calls (then exits). Use as a context manager or start()/stop()."""
+    Serves up to `calls` calls (then exits). Use as a context manager or start()/stop().
+    `keys`: after answering, press these (SIP INFO DTMF), e.g. [(3, "*7"), (4, "*7")]: 3 s after
+    the answer *7, then 4 s later *7 again. Every call of this phone presses the same keys."""
 
     def __init__(self, name="agent301", ring: float = 2, calls: int = 100, port=None,
-                 log_dir="/tmp"):
-        self.name, self.ring, self.calls = name, ring, calls
+                 log_dir="/tmp", keys=()):
+        self.name, self.ring, self.calls, self.keys = name, ring, calls, list(keys)
         self.port = port or AGENT_PORTS[name]
         self.log_dir = Path(log_dir)
         self.proc: subprocess.Popen | None = None
 
     def start(self):
         scenario = self.log_dir / f"sipp-{self.name}.xml"
-        scenario.write_text((SIPP_DIR / "agent_uas.xml").read_text().replace(
-            "RING_MS", str(int(self.ring * 1000))))
+        xml = (SIPP_DIR / "agent_uas.xml").read_text().replace("RING_MS", str(int(self.ring * 1000)))
+        if self.keys:
+            xml = xml.replace('  <recv request="INVITE" crlf="true"/>\n', INVITE_KEPT)
+        scenario.write_text(xml.replace("  <!-- KEYS -->\n", keys_xml(self.keys)))
         self.proc = subprocess.Popen(
             [sipp_bin(), "-sf", str(scenario), "-i", "127.0.0.1",
              "-p", str(self.port), "-m", str(self.calls),

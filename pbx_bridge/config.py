@@ -18,6 +18,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, V
                       model_validator)
 
 from pbx_bridge.agents.settings import AgentsConfig
+from pbx_bridge.nuisance.settings import NuisanceConfig
 from pbx_bridge.reports.settings import ReportsConfig
 
 from pbx_bridge.yaml_errors import format_validation_error, node_line, read_yaml
@@ -182,6 +183,7 @@ class Config(_Strict):
     agents: AgentsConfig = AgentsConfig()
     wallboard: WallboardConfig
     reconcile: ReconcileConfig
+    nuisance: NuisanceConfig = NuisanceConfig()
     logging: LoggingConfig
 
     @property

@@ -23,6 +23,7 @@ from pbx_bridge.rules.ring_twice import RingTwiceRule
 from pbx_bridge.config import MQTT_PASSWORD_ENV, Config
 from pbx_bridge.live.state import LiveState
 from pbx_bridge.reconcile.reconciler import Reconciler
+from pbx_bridge.nuisance.desk import NuisanceDesk
 from pbx_bridge.store.engine import async_engine, safe_url
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.store.writer import StoreWriter
@@ -52,7 +53,10 @@ class Daemon:
             self._load_rota(cfg)
         if cfg.voicemail.enabled:
             self._voicemail(cfg)
-        routes = all_routes(cfg, self.player, self.rota)
+        self.nuisance = NuisanceDesk(cfg.nuisance, cfg.pbx, cfg.tz, self.engine, self.writer.put,
+                                     name_of=self.outbound.phones.get)
+        self.nuisance.load_file()  # a broken screening file at start: ScreeningFileError, exit 2
+        routes = all_routes(cfg, self.player, self.rota, nuisance=self.nuisance)
         if cfg.agents.enabled:
             routes.update(self._agents(cfg))
         self.agi = FastAgiServer(cfg.agi, routes)
@@ -122,6 +126,12 @@ class Daemon:
             cfg.pbx, self.rota, self.player, lambda action, timeout: self.ami.send_action(action, timeout),
             self.writer.put, two_rings_s(cfg.ring), cfg.voicemail.retry_minutes, cfg.voicemail.playback_context)
 
+    def _reload_files(self) -> None:
+        """SIGHUP: read the admins' files again (each keeps its old version on an error)."""
+        if self.rota is not None:
+            self.rota.reload()
+        self.nuisance.reload_file()
+
     def health(self) -> dict:
         return {"ami": self.ami.health(), "tracker": self.tracker.health(), "store": self.writer.health(),
                 "agi": self.agi.health(), "ring_twice": self.ring_twice.health(),
@@ -129,7 +139,8 @@ class Daemon:
                 "mqtt": self.mqtt.health() if self.mqtt else None,
                 "reports": self.reports.health() if self.reports else None,
                 "wallboard": self.wallboard.health() if self.wallboard else None,
-                "queue_log": self.reconciler.health() if self.reconciler else None}
+                "queue_log": self.reconciler.health() if self.reconciler else None,
+                "nuisance": self.nuisance.health()}
 
     def _on_event(self, event) -> None:  # noqa: ANN001 - a panoramisk Message
         self.tracker.handle(event)
@@ -222,6 +233,7 @@ class Daemon:
                     ("ring-twice", self.ring_twice.run()),
                     ("call-sweeper", self._sweeper()),
                     ("watchdog", self._watchdog()),
+                    ("nuisance", self.nuisance.run(self.stop)),
                     *((("mqtt", self.mqtt.run()),) if self.mqtt else ()),
                     *((("reports", self.reports.run(self.stop)),) if self.reports else ()),
                     *((("wallboard", self.wallboard.run()),) if self.wallboard else ()),
@@ -230,10 +242,9 @@ class Daemon:
                       if self.duty_caller else ()),
                 ):
                     self.tasks[name] = group.create_task(coro, name=name)
-                if self.rota is not None:
-                    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.rota.reload)
-                    if self.duty_caller is None:
-                        self.tasks["rota-watch"] = group.create_task(self.rota.watch(self.stop), name="rota-watch")
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reload_files)
+                if self.rota is not None and self.duty_caller is None:
+                    self.tasks["rota-watch"] = group.create_task(self.rota.watch(self.stop), name="rota-watch")
                 sdnotify.notify("READY=1")
                 log.info("daemon_ready")
         finally:
@@ -244,7 +255,7 @@ class Daemon:
 
 async def main(cfg: Config, secret: str) -> None:
     upgrade(cfg.store.url)
-    daemon = Daemon(cfg, secret)  # may raise RotaError: the caller turns it into exit 2
+    daemon = Daemon(cfg, secret)  # may raise RotaError, ScreeningFileError: the caller turns them into exit 2
     main_task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -91,9 +91,14 @@ def voicemail_login(player, rota_holder) -> Route:
     return route
 
 
-def all_routes(cfg: Config, player=None, rota_holder=None) -> dict[str, Route]:
+def all_routes(cfg: Config, player=None, rota_holder=None, nuisance=None) -> dict[str, Route]:
     routes = {"ring_twice": ring_twice(cfg)}
     if player is not None:
         routes["voicemail"] = voicemail(player, rota_holder)
         routes["voicemail_login"] = voicemail_login(player, rota_holder)
+    if nuisance is not None:
+        from pbx_bridge.nuisance import routes as nuisance_routes
+
+        routes["screen"] = nuisance_routes.screen(nuisance)
+        routes["nuisance_warn"] = nuisance_routes.nuisance_warn(nuisance)
     return routes

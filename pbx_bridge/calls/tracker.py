@@ -108,6 +108,8 @@ class CallTracker:
         if handler is None:
             return
         uniqueid = event.get("Uniqueid") or ""
+        if not uniqueid and name == "agentcomplete":
+            uniqueid = self._complete_without_caller(event)
         if name != "queuecallerjoin" and uniqueid not in self.active:
             return  # not a queued call we know (an agent's leg, or joined before we connected)
         ts = self._timestamp(event)
@@ -119,6 +121,23 @@ class CallTracker:
         call = self.active.get(uniqueid)
         if call is not None:
             call.last_ts = max(call.last_ts, ts)
+
+    def _complete_without_caller(self, event: Mapping) -> str:
+        """The call an AgentComplete without the caller's fields belongs to, if only one fits.
+
+        Asterisk 22 builds AgentComplete from the caller's latest snapshot; when the caller's channel
+        is already gone by then (a caller moved out of the queue's bridge, e.g. to the nuisance
+        notice, who then hangs up), the event has only Queue, Interface, MemberName and the times.
+        The answered call of that member in that queue, not yet completed, is the one.
+        """
+        fits = [uid for uid, call in self.active.items()
+                if call.connected_ts is not None and not call.completed
+                and call.record.queue == event.get("Queue") and call.record.interface == event.get("Interface")]
+        hung_up = [uid for uid in fits if self.active[uid].hungup_ts is not None]
+        for candidates in (fits, hung_up):
+            if len(candidates) == 1:
+                return candidates[0]
+        return ""
 
     def sweep(self, now: float | None = None) -> int:
         """Close calls whose end never came (bounded memory) and answered calls past their grace."""

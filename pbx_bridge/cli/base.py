@@ -53,12 +53,16 @@ def run(config_path: str) -> None:
     logs.register_secret(secret)
     logs.configure(cfg.logging.format, cfg.logging.level)
     from pbx_bridge.daemon import main as daemon_main
+    from pbx_bridge.nuisance.file import ScreeningFileError
     from pbx_bridge.rota.load import RotaError
 
     try:
         asyncio.run(daemon_main(cfg, secret))
     except RotaError as exc:
         click.echo(f"pbx-bridge: rota error: {exc}", err=True)
+        sys.exit(2)
+    except ScreeningFileError as exc:
+        click.echo(f"pbx-bridge: screening file error: {exc}", err=True)
         sys.exit(2)
 
 

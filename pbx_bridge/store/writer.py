@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from pbx_bridge.backoff import Backoff
 from pbx_bridge.calls.outbound import OutboundRecord
 from pbx_bridge.agents.records import AgentPauseRecord, AgentSessionRecord
+from pbx_bridge.nuisance.model import ScreenedCallRecord, WarningRecord
 from pbx_bridge.calls.records import CallRecord, OfferRecord
 from pbx_bridge.store.merge import merge_calls, merge_offers
 from pbx_bridge.store.schema import (
@@ -38,6 +39,7 @@ from pbx_bridge.store.schema import (
     vm_listenings,
     vm_messages,
 )
+from pbx_bridge.store.schema import nuisance_screened_calls, nuisance_warnings
 from pbx_bridge.voicemail.records import CallbackRecord, ListeningRecord, VoicemailMessageRecord
 
 log = structlog.get_logger(__name__)
@@ -45,6 +47,7 @@ log = structlog.get_logger(__name__)
 _TABLE_OF = {CallRecord: calls, OfferRecord: offers, ListeningRecord: vm_listenings,
              VoicemailMessageRecord: vm_messages, CallbackRecord: vm_callbacks, OutboundRecord: outbound_calls,
              AgentSessionRecord: agent_sessions, AgentPauseRecord: agent_pauses}
+_TABLE_OF.update({WarningRecord: nuisance_warnings, ScreenedCallRecord: nuisance_screened_calls})
 
 
 def upsert(dialect: str, table: Table):
