@@ -54,11 +54,15 @@ def run(config_path: str) -> None:
     logs.configure(cfg.logging.format, cfg.logging.level)
     from pbx_bridge.daemon import main as daemon_main
     from pbx_bridge.rota.load import RotaError
+    from pbx_bridge.store.spool import SpoolError
 
     try:
         asyncio.run(daemon_main(cfg, secret))
     except RotaError as exc:
         click.echo(f"pbx-bridge: rota error: {exc}", err=True)
+        sys.exit(2)
+    except SpoolError as exc:
+        click.echo(f"pbx-bridge: store.spool_dir: {exc}", err=True)
         sys.exit(2)
 
 
