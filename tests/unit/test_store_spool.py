@@ -284,7 +284,7 @@ def test_a_second_daemon_cannot_take_the_same_spool(tmp_path):
 def test_max_pending_must_be_a_positive_count(tmp_path, value):
     path = tmp_path / "config.yaml"
     path.write_text(f"ami:\n  host: h\nstore:\n  max_pending: {value}\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=rf":4: store.max_pending: "):
+    with pytest.raises(ConfigError, match=r":4: store.max_pending: "):
         load_config(str(path), env={})
 
 
