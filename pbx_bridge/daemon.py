@@ -36,7 +36,8 @@ class Daemon:
         self.cfg = cfg
         self.stop = asyncio.Event()
         self.engine = async_engine(cfg.store.url)
-        self.writer = StoreWriter(self.engine, cfg.store.batch_size, cfg.store.flush_interval)
+        self.writer = StoreWriter(self.engine, cfg.store.batch_size, cfg.store.flush_interval,
+                                  cfg.store.max_pending, cfg.store.spool_dir)
         self.tracker = CallTracker(cfg.pbx, cfg.ring, self._record, stale_after=cfg.tracking.stale_after)
         self.ami = AmiClient(cfg.ami, secret, self._on_event, self.stop, WANTED_EVENTS, self._ami_connected)
         self.outbound = OutboundTracker(cfg.pbx, self.writer.put)
@@ -217,6 +218,7 @@ class Daemon:
                 "WATCHDOG=1",
                 f"STATUS=ami {'up' if health['ami']['connected'] else 'down'}, "
                 f"{health['tracker']['active_calls']} calls in queue, {health['store']['pending']} records pending, "
+                f"{health['store']['spooled']} spooled, "
                 f"{health['agi']['active']} AGI sessions",
             )
             await asyncio.sleep(interval)
@@ -250,12 +252,13 @@ class Daemon:
         finally:
             sdnotify.notify("STOPPING=1")
             await self.engine.dispose()
+            self.writer.close()
             log.info("daemon_stopped", **self.writer.health())
 
 
 async def main(cfg: Config, secret: str) -> None:
     upgrade(cfg.store.url)
-    daemon = Daemon(cfg, secret)  # may raise RotaError, ScreeningFileError: the caller turns them into exit 2
+    daemon = Daemon(cfg, secret)  # may raise RotaError, ScreeningFileError or SpoolError: exit 2
     main_task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -55,6 +55,7 @@ def run(config_path: str) -> None:
     from pbx_bridge.daemon import main as daemon_main
     from pbx_bridge.nuisance.file import ScreeningFileError
     from pbx_bridge.rota.load import RotaError
+    from pbx_bridge.store.spool import SpoolError
 
     try:
         asyncio.run(daemon_main(cfg, secret))
@@ -63,6 +64,8 @@ def run(config_path: str) -> None:
         sys.exit(2)
     except ScreeningFileError as exc:
         click.echo(f"pbx-bridge: screening file error: {exc}", err=True)
+    except SpoolError as exc:
+        click.echo(f"pbx-bridge: store.spool_dir: {exc}", err=True)
         sys.exit(2)
 
 

@@ -112,12 +112,20 @@ class ReportScheduler:
         log.info("report_scheduler_started", jobs=[f"{j} {t:%H:%M}" for j, t in self.jobs],
                  catch_up_days=self.settings.catch_up_days)
         while not stop.is_set():
-            await self.tick()
+            failed = False
+            try:
+                await self.tick()
+            except Exception as exc:  # noqa: BLE001 - the database is away: the daemon goes on recording
+                failed = True
+                self.failures += 1
+                self.last_error = repr(exc)[:300]
+                log.warning("report_tick_failed", error=self.last_error, retry_in_s=MAX_SLEEP_S)
             now = self.clock()
             self.next_at = self.next_slot(now)
-            delay = min(MAX_SLEEP_S, max(0.0, (self.next_at - now).total_seconds()) + 0.01)
+            delay = MAX_SLEEP_S if failed else min(MAX_SLEEP_S, max(0.0, (self.next_at - now).total_seconds()) + 0.01)
             try:
-                await asyncio.wait_for(stop.wait(), delay)
+                async with asyncio.timeout(delay):  # not wait_for: on 3.11 it can swallow the shutdown's cancel
+                    await stop.wait()
             except TimeoutError:
                 pass
 

@@ -1,9 +1,16 @@
-"""Batched, idempotent writes of finished records.
+"""Batched, idempotent writes of finished records, with a bounded memory and a disk spool behind it.
 
 The tracker hands records over synchronously and never waits on the database; this task writes
 them in batches (one transaction each), as upserts keyed on the record's identity so that a replay
 or a retried batch updates rows instead of adding them. A failed batch stays queued and is retried
-with backoff; nothing is dropped.
+with backoff.
+
+While the database is away, records wait in memory up to `max_pending`, then in the spool
+(store/spool.py). A key may be put several times with newer state, so the order is kept whole:
+memory is the head of one queue and the spool its tail; once a record has gone to the spool,
+every later one follows it there until the spool is empty again, and the spool is read back
+oldest segment first, each deleted only after its rows are committed. At shutdown with the
+database down, what is in memory goes to the front of the spool; the next start writes it first.
 
 Calls (and queue_log offers) are merged with what the store holds for the same channels before
 they are written (store/merge.py): AMI and queue_log reconciliation both write through here, in one
@@ -15,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, deque
+from pathlib import Path
+from typing import Callable
 
 import structlog
 from sqlalchemy import Table, select
@@ -23,31 +32,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pbx_bridge.backoff import Backoff
-from pbx_bridge.calls.outbound import OutboundRecord
-from pbx_bridge.agents.records import AgentPauseRecord, AgentSessionRecord
-from pbx_bridge.nuisance.model import ScreenedCallRecord, WarningRecord
 from pbx_bridge.calls.records import CallRecord, OfferRecord
+from pbx_bridge.store.kinds import TABLE_OF as _TABLE_OF
 from pbx_bridge.store.merge import merge_calls, merge_offers
-from pbx_bridge.store.schema import (
-    KEYS,
-    agent_pauses,
-    agent_sessions,
-    calls,
-    offers,
-    outbound_calls,
-    vm_callbacks,
-    vm_listenings,
-    vm_messages,
-)
-from pbx_bridge.store.schema import nuisance_screened_calls, nuisance_warnings
-from pbx_bridge.voicemail.records import CallbackRecord, ListeningRecord, VoicemailMessageRecord
+from pbx_bridge.store.schema import KEYS
+from pbx_bridge.store.spool import Entry, Segment, Spool
 
 log = structlog.get_logger(__name__)
 
-_TABLE_OF = {CallRecord: calls, OfferRecord: offers, ListeningRecord: vm_listenings,
-             VoicemailMessageRecord: vm_messages, CallbackRecord: vm_callbacks, OutboundRecord: outbound_calls,
-             AgentSessionRecord: agent_sessions, AgentPauseRecord: agent_pauses}
-_TABLE_OF.update({WarningRecord: nuisance_warnings, ScreenedCallRecord: nuisance_screened_calls})
+SEGMENT_RECORDS = 1000  # read back whole: about 5 ms of decoding on the loop
 
 
 def upsert(dialect: str, table: Table):
@@ -99,33 +92,74 @@ async def merged_rows(conn: AsyncConnection, table: Table, rows: list[dict], sta
     return rows
 
 
+class _Loaded:
+    """The spool segment whose records lead the memory queue, and how many of them are not committed."""
+
+    def __init__(self, segment: Segment, count: int) -> None:
+        self.segment, self.count, self.remaining = segment, count, count
+
+
 class StoreWriter:
-    def __init__(self, engine: AsyncEngine, batch_size: int = 200, flush_interval: float = 0.5) -> None:
+    def __init__(self, engine: AsyncEngine, batch_size: int = 200, flush_interval: float = 0.5,
+                 max_pending: int = 10_000, spool_dir: Path | str | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        """Without `spool_dir` (tools, tests) memory is the only tier and is not bounded."""
         self.engine = engine
         self.dialect = engine.dialect.name
         self.batch_size = batch_size
         self.flush_interval = flush_interval
-        self.pending: deque = deque()
+        self.max_pending = max_pending
+        self.clock = clock
+        self.pending: deque[Entry] = deque()
+        self.spool = Spool(spool_dir, min(max_pending, SEGMENT_RECORDS)) if spool_dir is not None else None
+        self._loaded: _Loaded | None = None
         self._wake = asyncio.Event()
         self.backoff = Backoff(0.5, 30)
+        self._retry_at = 0.0
+        self._last_sync = 0.0
+        self._episode: dict | None = None  # since when, and how many records, the spool has been in use
+        self._replay: dict | None = None  # the spool a previous run left
         self.written = 0
         self.batches = 0
         self.failures = 0
         self.last_error: str | None = None
         self.last_write_at: float | None = None
         self.merged: Counter = Counter()  # what the merge did (store/merge.py), by kind
-        self.accepted = 0  # records put so far; `written` catches up as batches commit
+        # records put so far (a spool left by a previous run counts as put first); `written`
+        # catches up as batches commit, in the same order
+        self.accepted = self.spool.waiting if self.spool is not None else 0
         self._progress = asyncio.Condition()
+        if self.spool is not None and not self.spool.empty:
+            self._replay = {"left": {s.seq for s in self.spool.segments}, "segments": len(self.spool.segments),
+                            "records": 0}
+            log.warning("store_spool_found", dir=str(self.spool.dir), segments=len(self.spool.segments),
+                        records=self.spool.waiting, bytes=self.spool.size)
 
     def put(self, record: CallRecord | OfferRecord) -> None:
-        self.pending.append(record)
+        at = self.clock()
         self.accepted += 1
-        if len(self.pending) >= self.batch_size:
+        if self.spool is not None and (self.spool.waiting or len(self.pending) >= self.max_pending):
+            if self._episode is None:
+                self._episode = {"since": time.monotonic(), "records": 0}
+                log.warning("store_spooling_started", pending=len(self.pending), max_pending=self.max_pending,
+                            reason="memory_full" if len(self.pending) >= self.max_pending else "spool_not_empty",
+                            error=self.last_error)
+            self._episode["records"] += 1
+            self.spool.append(at, record)
+            if len(self.spool.buffer) >= self.batch_size:
+                self._wake.set()
+            return
+        self.pending.append((at, record))
+        if len(self.pending) >= min(self.batch_size, self.max_pending):  # write before memory is full
             self._wake.set()
 
     def health(self) -> dict:
-        return {"pending": len(self.pending), "written": self.written, "batches": self.batches,
-                "failures": self.failures, "last_error": self.last_error, "merged": dict(self.merged)}
+        oldest = self.pending[0][0] if self.pending else self.spool.oldest_at() if self.spool else None
+        return {"pending": len(self.pending), "spooled": self.spool.waiting if self.spool else 0,
+                "spool_bytes": self.spool.size if self.spool else 0,
+                "oldest_pending_age_s": round(max(0.0, self.clock() - oldest), 1) if oldest is not None else 0.0,
+                "written": self.written, "batches": self.batches, "failures": self.failures,
+                "last_error": self.last_error, "merged": dict(self.merged)}
 
     async def wait_written(self, upto: int | None = None) -> None:
         """Until every record put so far (or the first `upto`) is committed: a reader that saves
@@ -136,31 +170,116 @@ class StoreWriter:
                 self._wake.set()
                 await self._progress.wait()
 
+    def _has_work(self) -> bool:
+        return bool(self.pending) or bool(self.spool and self.spool.waiting)
+
+    def _sync_spool(self, force: bool = False) -> None:
+        """Appends reach the disk once per batch or per flush interval, never once per record."""
+        if self.spool is None or not self.spool.buffer:
+            return
+        now = time.monotonic()
+        if force or len(self.spool.buffer) >= self.batch_size or now - self._last_sync >= self.flush_interval:
+            self.spool.sync()
+            self._last_sync = now
+
     async def run(self) -> None:
-        """Write until cancelled; on cancellation, write what is left (shutdown loses nothing)."""
+        """Write until cancelled; on cancellation, write or spool what is left (shutdown loses nothing)."""
         try:
             while True:
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+                    # not wait_for: on 3.11 it swallows a cancel that lands as the wake is set,
+                    # and a SIGTERM would then never reach the shutdown spill below
+                    async with asyncio.timeout(self.flush_interval):
+                        await self._wake.wait()
                 except TimeoutError:
                     pass
                 self._wake.clear()
-                while self.pending:
+                self._sync_spool(force=True)
+                if time.monotonic() < self._retry_at:
+                    continue
+                while self._has_work():
                     if not await self._write_next():
-                        await asyncio.sleep(self.backoff.next_delay())
+                        self._retry_at = time.monotonic() + self.backoff.next_delay()
                         break
+                    self._sync_spool()
         except asyncio.CancelledError:
             await self.flush()
             raise
 
     async def flush(self) -> None:
-        while self.pending:
+        """Write everything the database takes now; on the first failure, spool what memory holds."""
+        while self._has_work():
             if not await self._write_next():
-                log.error("store_flush_failed_at_shutdown", pending=len(self.pending), error=self.last_error)
-                return
+                if self.spool is None:
+                    log.error("store_flush_failed_at_shutdown", pending=len(self.pending), error=self.last_error)
+                    return
+                self._spill_memory()
+                break
+        self._sync_spool(force=True)
+
+    def close(self) -> None:
+        if self.spool is not None:
+            self._sync_spool(force=True)
+            self.spool.close()
+
+    def _spill_memory(self) -> None:
+        """Memory is older than everything spooled, so it goes to the front (or replaces its own segment)."""
+        if not self.pending and self._loaded is None:
+            return
+        entries = list(self.pending)
+        replacing = self._loaded.segment if self._loaded else None
+        try:
+            self.spool.write_head(entries, replacing)
+        except OSError as exc:
+            log.error("store_spool_failed_at_shutdown", pending=len(entries), error=repr(exc)[:300])
+            return
+        self.pending.clear()
+        self._loaded = None
+        log.warning("store_spooled_at_shutdown", records=len(entries), spooled=self.spool.waiting,
+                    spool_bytes=self.spool.size, error=self.last_error)
+
+    def _load_segment(self) -> bool:
+        """Memory is empty and the spool is not: its oldest segment becomes the head of the queue."""
+        loaded = self.spool.load_oldest()
+        if loaded is None:
+            return False
+        segment, entries = loaded
+        self.pending.extend(entries)
+        self._loaded = _Loaded(segment, len(entries))
+        return self._segment_done() if not entries else True
+
+    def _segment_done(self) -> bool:
+        """Every row of the loaded segment is committed: delete it. Until that succeeds nothing newer
+        is written, or a later replay of the segment could put older state over newer rows."""
+        loaded = self._loaded
+        try:
+            self.spool.remove(loaded.segment)
+        except OSError as exc:
+            self.last_error = repr(exc)[:300]
+            log.error("store_spool_delete_failed", segment=loaded.segment.path.name, error=self.last_error)
+            return False
+        self._loaded = None
+        if self._replay is not None and loaded.segment.seq in self._replay["left"]:
+            self._replay["left"].discard(loaded.segment.seq)
+            self._replay["records"] += loaded.count
+            if not self._replay["left"]:
+                log.info("store_spool_replayed", records=self._replay["records"],
+                         segments=self._replay["segments"], skipped_lines=self.spool.skipped_lines)
+                self._replay = None
+        if self.spool.empty and self._episode is not None:
+            log.info("store_spool_drained", spooled=self._episode["records"],
+                     seconds=round(time.monotonic() - self._episode["since"], 1))
+            self._episode = None
+        return True
 
     async def _write_next(self) -> bool:
-        batch = [self.pending[i] for i in range(min(self.batch_size, len(self.pending)))]
+        if self._loaded is not None and self._loaded.remaining <= 0 and not self._segment_done():
+            return False
+        if not self.pending and not self._load_segment():
+            return False
+        if not self.pending:
+            return True  # the segment held no readable record
+        batch = [self.pending[i][1] for i in range(min(self.batch_size, len(self.pending)))]
         started = time.perf_counter()
         try:
             stats: Counter = Counter()
@@ -185,4 +304,8 @@ class StoreWriter:
         async with self._progress:
             self._progress.notify_all()
         log.debug("store_batch_written", rows=len(batch), ms=round((time.perf_counter() - started) * 1000, 2))
+        if self._loaded is not None:
+            self._loaded.remaining -= len(batch)
+            if self._loaded.remaining <= 0:
+                self._segment_done()
         return True

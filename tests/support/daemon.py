@@ -28,7 +28,8 @@ class DaemonProcess:
             "ami": {"host": "127.0.0.1", "port": 5038, "username": "pbx-bridge", "ping_interval": 2,
                     "ping_timeout": 2, "reconnect_min": 0.5, "reconnect_max": 2},
             "agi": {"port": 4573},
-            "store": {"url": store_url, "flush_interval": 0.2},
+            # each daemon its own spool: the default /var/lib one is locked by whoever takes it first
+            "store": {"url": store_url, "flush_interval": 0.2, "spool_dir": str(self.workdir / f"{pbx}-spool")},
             "logging": {"format": "json", "level": "info"},
             "reports": {"handover_dir": str(self.workdir / "handover"), "output_dir": str(self.workdir / "reports")},
             # Off unless a test turns it on: the lab tests compare what AMI gave with queue_log,

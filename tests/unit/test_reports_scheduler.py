@@ -196,3 +196,18 @@ async def test_run_wakes_at_the_set_time_stops_at_once_and_keeps_the_loop_free(s
     await engine.dispose()
     assert clock.now == start
     assert os.path.exists(tmp_path / "reports" / "intraday-2026-11-20-1130.json")
+
+
+async def test_a_database_outage_at_a_set_time_does_not_stop_the_scheduler(tmp_path):
+    engine = async_engine(f"sqlite:///{tmp_path}/no-tables.db")  # every claim fails, as with the server away
+    clock = Clock(datetime(2026, 11, 20, 11, 31, tzinfo=SH))
+    s = ReportScheduler(engine, settings(tmp_path, catch_up_days=0), SH, "pbx1", clock=clock)
+    stop = asyncio.Event()
+    task = asyncio.create_task(s.run(stop))
+    while not s.health()["failures"]:
+        assert not task.done(), task.exception()
+        await asyncio.sleep(0.01)
+    assert not task.done()
+    stop.set()
+    await asyncio.wait_for(task, 1)
+    await engine.dispose()
