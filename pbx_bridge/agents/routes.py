@@ -93,65 +93,54 @@ def login(cfg: AgentsConfig, sessions: AgentSessions, rota_holder, lockout: PinL
     return route
 
 
+async def _on_own_phone(session: AgiSession, sessions: AgentSessions):
+    """Answer; the session logged in on this phone, or None after saying so."""
+    _, endpoint = _phone(session)
+    await session.command("ANSWER")
+    current = sessions.on_phone(endpoint)
+    if current is None:
+        log.info("agent_menu_nobody_logged_in", phone=endpoint)
+        await _say(session, SAY_INVALID)
+    return current
+
+
+async def _perform(session: AgiSession, what: str, agent: str, action, done: str) -> None:
+    """Run a queue action; the agent hears `done`, or that it could not be done (never a false success)."""
+    try:
+        await action
+    except (AgentActionFailed, TimeoutError, ConnectionError, RuntimeError) as exc:
+        log.error(f"agent_{what}_failed", agent=agent, error=repr(exc)[:200])
+        await _say(session, SAY_FAILED)
+        return
+    await _say(session, done)
+
+
 def logout(sessions: AgentSessions) -> Route:
     async def route(session: AgiSession) -> None:
-        phone, endpoint = _phone(session)
-        await session.command("ANSWER")
-        current = sessions.on_phone(endpoint)
-        if current is None:
-            log.info("agent_logout_nobody", phone=phone)
-            await _say(session, SAY_INVALID)
-            return
-        try:
-            await sessions.logout(current, "phone")
-        except (AgentActionFailed, TimeoutError, ConnectionError, RuntimeError) as exc:
-            log.error("agent_logout_failed", agent=current.record.agent, error=repr(exc)[:200])
-            await _say(session, SAY_FAILED)
-            return
-        await _say(session, SAY_LOGGED_OFF)
+        if (current := await _on_own_phone(session, sessions)) is not None:
+            await _perform(session, "logout", current.record.agent, sessions.logout(current, "phone"), SAY_LOGGED_OFF)
 
     return route
 
 
 def pause(cfg: AgentsConfig, sessions: AgentSessions) -> Route:
     async def route(session: AgiSession) -> None:
-        phone, endpoint = _phone(session)
-        await session.command("ANSWER")
-        current = sessions.on_phone(endpoint)
-        if current is None:
-            await _say(session, SAY_INVALID)
+        if (current := await _on_own_phone(session, sessions)) is None:
             return
         key = (session.args[0] if session.args else "")[:1] or await _digits(session, "beep", 1)
         reason = cfg.pause_reasons.get(key)
         if reason is None:
             await _say(session, SAY_INVALID)
             return
-        try:
-            await sessions.pause(current, reason)
-        except (AgentActionFailed, TimeoutError, ConnectionError, RuntimeError) as exc:
-            log.error("agent_pause_failed", agent=current.record.agent, error=repr(exc)[:200])
-            await _say(session, SAY_FAILED)
-            return
-        await _say(session, SAY_DONE)
+        await _perform(session, "pause", current.record.agent, sessions.pause(current, reason), SAY_DONE)
 
     return route
 
 
 def resume(sessions: AgentSessions) -> Route:
     async def route(session: AgiSession) -> None:
-        phone, endpoint = _phone(session)
-        await session.command("ANSWER")
-        current = sessions.on_phone(endpoint)
-        if current is None:
-            await _say(session, SAY_INVALID)
-            return
-        try:
-            await sessions.resume(current)
-        except (AgentActionFailed, TimeoutError, ConnectionError, RuntimeError) as exc:
-            log.error("agent_resume_failed", agent=current.record.agent, error=repr(exc)[:200])
-            await _say(session, SAY_FAILED)
-            return
-        await _say(session, SAY_DONE)
+        if (current := await _on_own_phone(session, sessions)) is not None:
+            await _perform(session, "resume", current.record.agent, sessions.resume(current), SAY_DONE)
 
     return route
 

@@ -138,3 +138,22 @@ async def test_the_right_pin_logs_in_and_a_locked_phone_is_refused_before_any_qu
     assert not any(c.startswith("GET DATA") for c in locked.commands)
     assert agents.on_phone("agent302") is None
     await asyncio.sleep(0)
+
+
+async def test_pause_resume_and_logout_codes_act_on_the_phone_s_own_session():
+    cfg = AgentsConfig(enabled=True)
+    agents, ami, _ = sessions(cfg)
+    routes = agent_routes(cfg, agents, SimpleNamespace(current=rota()))
+    nobody = FakeAgi([], "agent309")
+    await routes["agent_pause"](nobody)
+    assert ami.sent == [] and 'STREAM FILE invalid ""' in nobody.commands
+    await agents.login("0301", "彭建华", "agent301", ("support",))
+    ami.sent.clear()
+    meal = FakeAgi([])
+    meal.args = ["2"]
+    await routes["agent_pause"](meal)
+    await routes["agent_resume"](FakeAgi([]))
+    await routes["agent_logout"](FakeAgi([]))
+    assert [(a["Action"], a.get("Paused"), a.get("Reason")) for a in ami.sent] == [
+        ("QueuePause", "true", "meal"), ("QueuePause", "false", None), ("QueueRemove", None, None)]
+    assert agents.on_phone("agent301") is None
