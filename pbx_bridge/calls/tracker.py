@@ -94,6 +94,9 @@ class CallTracker:
         }
         self.emitted_calls = 0
         self.emitted_offers = 0
+        # The Timestamp of the event being handled while a record goes to the sink (None when the
+        # sweeper closes a call): the store measures its latency from here to the committed row.
+        self.event_ts: float | None = None
 
     # --- entry points ------------------------------------------------------------------------
     def handle(self, event: Mapping) -> None:
@@ -105,11 +108,15 @@ class CallTracker:
         if name != "queuecallerjoin" and uniqueid not in self.active:
             return  # not a queued call we know (an agent's leg, or joined before we connected)
         ts = self._timestamp(event)
-        with structlog.contextvars.bound_contextvars(uniqueid=uniqueid):
-            call = self.active.get(uniqueid)
-            if call is not None and call.pending_rna and name not in _LEAVING:
-                self._settle_rna(call, ts)
-            handler(event, uniqueid, ts)
+        self.event_ts = ts
+        try:
+            with structlog.contextvars.bound_contextvars(uniqueid=uniqueid):
+                call = self.active.get(uniqueid)
+                if call is not None and call.pending_rna and name not in _LEAVING:
+                    self._settle_rna(call, ts)
+                handler(event, uniqueid, ts)
+        finally:
+            self.event_ts = None
         call = self.active.get(uniqueid)
         if call is not None:
             call.last_ts = max(call.last_ts, ts)

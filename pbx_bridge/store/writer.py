@@ -21,10 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pbx_bridge.backoff import Backoff
 from pbx_bridge.calls.records import CallRecord, OfferRecord
 from pbx_bridge.calls.outbound import OutboundRecord
+from pbx_bridge.store.latency import LatencyHistogram
 from pbx_bridge.store.schema import KEYS, calls, offers, outbound_calls, vm_callbacks, vm_listenings, vm_messages
 from pbx_bridge.voicemail.records import CallbackRecord, ListeningRecord, VoicemailMessageRecord
 
 log = structlog.get_logger(__name__)
+
+LATENCY_LOG_INTERVAL = 60.0  # s between `store_latency` lines (only when calls were written)
 
 _TABLE_OF = {CallRecord: calls, OfferRecord: offers, ListeningRecord: vm_listenings,
              VoicemailMessageRecord: vm_messages, CallbackRecord: vm_callbacks, OutboundRecord: outbound_calls}
@@ -65,15 +68,35 @@ class StoreWriter:
         self.failures = 0
         self.last_error: str | None = None
         self.last_write_at: float | None = None
+        # event time of the records waiting to be written (by id: the records stay in `pending`
+        # until written, so an id cannot be reused meanwhile), then their latencies once committed
+        self._event_ts: dict[int, float] = {}
+        self.latency = LatencyHistogram()
+        self._window = LatencyHistogram()
+        self._window_started = time.monotonic()
 
-    def put(self, record: CallRecord | OfferRecord) -> None:
+    def put(self, record: CallRecord | OfferRecord, event_ts: float | None = None) -> None:
+        """Queue a record; `event_ts` (epoch s), the time of the AMI event that finished it, makes
+        its latency to the committed row count in `latency`."""
         self.pending.append(record)
+        if event_ts is not None:
+            self._event_ts[id(record)] = event_ts
         if len(self.pending) >= self.batch_size:
             self._wake.set()
 
     def health(self) -> dict:
         return {"pending": len(self.pending), "written": self.written, "batches": self.batches,
-                "failures": self.failures, "last_error": self.last_error}
+                "failures": self.failures, "last_error": self.last_error, "latency": self.latency.summary()}
+
+    def _log_latency(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._window_started < LATENCY_LOG_INTERVAL:
+            return
+        if self._window.count:
+            log.info("store_latency", window_s=round(now - self._window_started, 1), **self._window.summary(),
+                     pending=len(self.pending))
+        self._window = LatencyHistogram()
+        self._window_started = now
 
     async def run(self) -> None:
         """Write until cancelled; on cancellation, write what is left (shutdown loses nothing)."""
@@ -88,8 +111,10 @@ class StoreWriter:
                     if not await self._write_next():
                         await asyncio.sleep(self.backoff.next_delay())
                         break
+                self._log_latency()
         except asyncio.CancelledError:
             await self.flush()
+            self._log_latency(force=True)
             raise
 
     async def flush(self) -> None:
@@ -110,8 +135,13 @@ class StoreWriter:
             self.last_error = repr(exc)[:300]
             log.warning("store_write_failed", pending=len(self.pending), error=self.last_error)
             return False
-        for _ in batch:
+        committed = time.time()
+        for record in batch:
             self.pending.popleft()
+            event_ts = self._event_ts.pop(id(record), None)
+            if event_ts is not None:
+                self.latency.add(committed - event_ts)
+                self._window.add(committed - event_ts)
         self.backoff.reset()
         self.written += len(batch)
         self.batches += 1
