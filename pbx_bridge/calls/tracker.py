@@ -51,6 +51,7 @@ class _Active:
     last_ts: float
     offers: dict[str, tuple[OfferRecord, float]] = field(default_factory=dict)
     connected_ts: float | None = None
+    agent_leg: str | None = None  # the answering member's channel (AgentConnect's DestUniqueid)
     completed: bool = False
     left_ts: float | None = None
     abandon_ts: float | None = None
@@ -79,6 +80,9 @@ class CallTracker:
                  clock: Callable[[], float] = time.time) -> None:
         self.pbx, self.ring, self.sink, self.stale_after, self.clock = pbx, ring, sink, stale_after, clock
         self.active: dict[str, _Active] = {}
+        # answering member's channel -> queued call: an AgentComplete published as the caller's
+        # channel goes away carries no caller fields at all (seen under load), only the member's
+        self._answered_legs: dict[str, str] = {}
         self._handlers: dict[str, Callable[[Mapping, str, float], None]] = {
             "queuecallerjoin": self._join,
             "agentcalled": self._agent_called,
@@ -105,6 +109,8 @@ class CallTracker:
         if handler is None:
             return
         uniqueid = event.get("Uniqueid") or ""
+        if name == "agentcomplete" and uniqueid not in self.active:
+            uniqueid = self._answered_legs.get(event.get("DestUniqueid") or "", uniqueid)
         if name != "queuecallerjoin" and uniqueid not in self.active:
             return  # not a queued call we know (an agent's leg, or joined before we connected)
         ts = self._timestamp(event)
@@ -194,6 +200,9 @@ class CallTracker:
         record.ring_s = offer.ring_s if offer is not None else _int(ev.get("RingTime"))
         record.wait_s = round(ts - call.joined_ts, 3)
         call.connected_ts = ts
+        call.agent_leg = ev.get("DestUniqueid") or None
+        if call.agent_leg:
+            self._answered_legs[call.agent_leg] = uniqueid
         log.info("call_answered", agent=record.agent, wait_s=record.wait_s, ring_s=record.ring_s)
 
     def _complete(self, ev: Mapping, uniqueid: str, ts: float) -> None:
@@ -288,6 +297,8 @@ class CallTracker:
     def _finish(self, call: _Active, incomplete: bool = False) -> None:
         record = call.record
         self.active.pop(record.uniqueid, None)
+        if call.agent_leg:
+            self._answered_legs.pop(call.agent_leg, None)
         end_ts = call.hungup_ts or call.last_ts
         if call.pending_rna:
             self._settle_rna(call, end_ts, call.queuestatus or "")
