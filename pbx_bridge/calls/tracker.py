@@ -110,7 +110,7 @@ class CallTracker:
             return
         uniqueid = event.get("Uniqueid") or ""
         if name == "agentcomplete" and uniqueid not in self.active:
-            uniqueid = self._answered_legs.get(event.get("DestUniqueid") or "", uniqueid)
+            uniqueid = self._orphan_complete(event) or uniqueid
         if name != "queuecallerjoin" and uniqueid not in self.active:
             return  # not a queued call we know (an agent's leg, or joined before we connected)
         ts = self._timestamp(event)
@@ -252,6 +252,29 @@ class CallTracker:
             self._finish(call)
 
     # --- helpers -----------------------------------------------------------------------------
+    def _orphan_complete(self, ev: Mapping) -> str | None:
+        """The call an AgentComplete without the caller's channel belongs to.
+
+        app_queue publishes AgentComplete from channel snapshots; when the caller's channel (and
+        sometimes the member's) is already gone, the event has no Uniqueid, and maybe no
+        DestUniqueid: only Queue, Interface, MemberName, HoldTime, TalkTime and Reason. Under load
+        (bench/load.py) that is a few calls in a thousand. Without this the call would wait
+        COMPLETE_GRACE_S and be stored late with ended_by=system.
+        """
+        by_leg = self._answered_legs.get(ev.get("DestUniqueid") or "")
+        if by_leg is not None:
+            return by_leg
+        queue, interface = ev.get("Queue") or "", ev.get("Interface") or ""
+        candidates = [uniqueid for uniqueid, call in self.active.items()
+                      if call.connected_ts is not None and not call.completed
+                      and call.record.queue == queue and call.record.interface == interface]
+        if len(candidates) > 1:  # a member on several calls (ringinuse=yes): the times must agree
+            hold, talk, ts = _int(ev.get("HoldTime")), _int(ev.get("TalkTime")), self._timestamp(ev)
+            candidates = [uniqueid for uniqueid in candidates if hold is not None and talk is not None
+                          and abs((self.active[uniqueid].record.wait_s or 0) - hold) <= 1
+                          and abs(ts - self.active[uniqueid].connected_ts - talk) <= 1]
+        return candidates[0] if len(candidates) == 1 else None
+
     def _close_offer(self, call: _Active, offer_id: str | None, result: str, ts: float,
                      fallback_ring_s: float | None = None) -> OfferRecord | None:
         entry = call.offers.pop(offer_id or "", None)

@@ -44,3 +44,52 @@ def test_an_agent_complete_of_an_unknown_leg_is_ignored():
     tracker = CallTracker("pbx1", CN, lambda record: None)
     tracker.handle({"Event": "AgentComplete", "DestUniqueid": "9.9", "Reason": "agent", "Timestamp": "1.0"})
     assert tracker.active == {} and tracker.emitted_calls == 0
+
+
+def without(event, *prefixes):
+    return {k: v for k, v in event.items() if not k.startswith(prefixes)}
+
+
+def test_an_agent_complete_with_neither_channel_finds_the_call_by_queue_and_member():
+    seen = []
+    tracker = CallTracker("pbx1", CN, seen.append)
+    *events, complete = answered_then_caller_hangs_up()
+    for event in events + [without(complete, "Dest")]:  # only Queue, Interface, MemberName, times, Reason
+        tracker.handle(event)
+    record = next(r for r in seen if isinstance(r, CallRecord))
+    assert (record.uniqueid, record.ended_by) == (CALLER, "caller") and not tracker.active
+
+
+def two_calls_on_one_member(second_talk: int):
+    """One member (ringinuse=yes) answered two callers; each has hung up."""
+    events = []
+    for uniqueid, leg, joined, connected in (("1.1", "1.11", 100.0, 102.0), ("2.2", "2.22", 110.0, 118.0)):
+        caller = {"Uniqueid": uniqueid, "Linkedid": uniqueid, "Queue": "q"}
+        member = {"DestUniqueid": leg, "Interface": "Local/201@agents/n", "MemberName": "Agent 201", "Queue": "q"}
+        events += [{"Event": "QueueCallerJoin", **caller, "Timestamp": str(joined)},
+                   {"Event": "AgentCalled", **member, **caller, "Timestamp": str(connected - 1)},
+                   {"Event": "AgentConnect", **member, **caller, "Timestamp": str(connected)},
+                   {"Event": "Hangup", **caller, "Timestamp": str(connected + 20)}]
+    events.append({"Event": "AgentComplete", "Queue": "q", "Interface": "Local/201@agents/n",
+                   "MemberName": "Agent 201", "HoldTime": "8", "TalkTime": str(second_talk), "Reason": "agent",
+                   "Timestamp": "138.0"})
+    return events
+
+
+def test_a_member_on_two_calls_gets_the_complete_whose_hold_and_talk_times_agree():
+    seen = []
+    tracker = CallTracker("pbx1", CN, seen.append)
+    for event in two_calls_on_one_member(second_talk=20):
+        tracker.handle(event)
+    assert [(r.uniqueid, r.ended_by) for r in seen if isinstance(r, CallRecord)] == [("2.2", "agent")]
+    assert set(tracker.active) == {"1.1"}
+
+
+def test_an_agent_complete_that_fits_no_call_or_several_is_left_to_the_grace_period():
+    seen = []
+    tracker = CallTracker("pbx1", CN, seen.append)
+    for event in two_calls_on_one_member(second_talk=5):  # agrees with neither call
+        tracker.handle(event)
+    assert not [r for r in seen if isinstance(r, CallRecord)] and set(tracker.active) == {"1.1", "2.2"}
+    tracker.sweep(now=200.0)
+    assert {r.ended_by for r in seen if isinstance(r, CallRecord)} == {"system"}
