@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup host venv lab demo test unit lab-test bench clean
+.PHONY: setup host venv lab demo test unit lab-test bench load clean
 
 setup: host venv lab
 
@@ -34,6 +34,11 @@ unit: venv
 
 bench: venv
 	$(BIN)/python bench/ami_pipeline.py
+
+# Load: SIPp keeps 200+ calls up in the lab for 150 s while the daemon records them; prints
+# the figures and writes bench/results/load-*.json (about 4 minutes, root, the lab's lock).
+load: setup
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache demo-out
