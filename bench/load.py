@@ -288,8 +288,9 @@ def check(lab: Lab, daemon: DaemonProcess, result: dict) -> dict:
     samples, sipp_rows, sipp_t0 = result.pop("_samples"), result.pop("_sipp_rows"), result.pop("_sipp_t0")
     params = result["params"]
     placing_s = params["calls"] / params["rate_cps"]
-    life_s = 6 + params["mean_hold_s"]  # ring-twice, then on the line
-    steady = (life_s, placing_s)  # after the first calls could end, until the last was placed
+    # steady: from when the longest call placed first could have ended (ring-twice 6 s, then on
+    # the line) until the last call was placed
+    steady = (6 + params["max_hold_s"], placing_s)
     concurrent = [int(r["CurrentCall"]) for r in sipp_rows]
     steady_concurrent = [int(r["CurrentCall"]) for i, r in enumerate(sipp_rows) if steady[0] <= i + 1 <= steady[1]]
     rss = [r["rss_mib"] for r in samples if r.get("rss_mib") is not None]
@@ -343,11 +344,14 @@ def check(lab: Lab, daemon: DaemonProcess, result: dict) -> dict:
     }
 
 
-def ascii_series(points: list[tuple[float, float]], width: int = 50, label: str = "") -> str:
+def ascii_series(points: list[tuple[float, float]], width: int = 50, label: str = "", zero: bool = True) -> str:
+    """Bars from 0 (zero=True) or from just under the lowest value (to show a small drift)."""
     if not points:
         return ""
-    top = max(v for _, v in points) or 1
-    return "\n".join(f"  {t:6.0f}s {v:8.1f} {label} {'#' * round(v / top * width)}" for t, v in points)
+    top = max(v for _, v in points)
+    base = 0.0 if zero else min(v for _, v in points) - 0.02 * (top or 1)
+    span = (top - base) or 1
+    return "\n".join(f"  {t:6.0f}s {v:8.1f} {label} {'#' * round((v - base) / span * width)}" for t, v in points)
 
 
 def summary(result: dict) -> str:
@@ -371,7 +375,7 @@ def summary(result: dict) -> str:
         f"CPU {d['cpu_percent_steady']} % (Asterisk {d['asterisk_cpu_percent_steady']} %); AMI connects "
         f"{d['ami_connects']}, gaps {d['ami_gaps']}; store failures {d['store_failures']}; warnings {d['warnings']} "
         f"{d['warning_events']}",
-        "RSS over time:", ascii_series(result["series"]["rss_mib_every_5s"][::3], label="MiB"),
+        "RSS over time (bars from just under the lowest value):", ascii_series(result["series"]["rss_mib_every_5s"][::3], label="MiB", zero=False),
         "concurrent calls (SIPp) over time:", ascii_series(result["series"]["sipp_concurrent_every_5s"][::2]),
     ])
 
