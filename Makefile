@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup host venv lab demo test unit lab-test bench clean install uninstall wheelhouse
+.PHONY: setup host venv lab demo test unit lab-test bench load clean install uninstall wheelhouse
 
 setup: host venv lab
 
@@ -53,6 +53,11 @@ wheelhouse: venv
 	@test -n "$(WHEELHOUSE)" || { echo "usage: make wheelhouse WHEELHOUSE=DIR" >&2; exit 2; }
 	$(BIN)/pip wheel -q --wheel-dir "$(WHEELHOUSE)" .
 	$(BIN)/pip download -q --dest "$(WHEELHOUSE)" 'setuptools>=68'
+
+# Load: SIPp keeps 200+ calls up in the lab for 150 s while the daemon records them; prints
+# the figures and writes bench/results/load-*.json (about 4 minutes, root, the lab's lock).
+load: setup
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache demo-out

@@ -151,7 +151,8 @@ class Daemon:
             self.agents.handle(event)
 
     def _record(self, record: CallRecord | OfferRecord) -> None:
-        self.writer.put(record)
+        # a call's latency to its stored row is measured from the event that finished it
+        self.writer.put(record, self.tracker.event_ts if isinstance(record, CallRecord) else None)
         self.live.on_record(record)
         if isinstance(record, OfferRecord):
             self.ring_twice.on_offer(record)

@@ -56,6 +56,7 @@ class _Active:
     last_ts: float
     offers: dict[str, tuple[OfferRecord, float]] = field(default_factory=dict)
     connected_ts: float | None = None
+    agent_leg: str | None = None  # the answering member's channel (AgentConnect's DestUniqueid)
     completed: bool = False
     left_ts: float | None = None
     abandon_ts: float | None = None
@@ -85,6 +86,9 @@ class CallTracker:
         self.pbx, self.ring, self.sink, self.stale_after, self.clock = pbx, ring, sink, stale_after, clock
         self.active: dict[str, _Active] = {}
         self._last_seq: OrderedDict[str, int] = OrderedDict()  # uniqueid -> its latest entry's seq
+        # answering member's channel -> queued call: an AgentComplete published as the caller's
+        # channel goes away carries no caller fields at all (seen under load), only the member's
+        self._answered_legs: dict[str, str] = {}
         self._handlers: dict[str, Callable[[Mapping, str, float], None]] = {
             "queuecallerjoin": self._join,
             "agentcalled": self._agent_called,
@@ -100,6 +104,9 @@ class CallTracker:
         }
         self.emitted_calls = 0
         self.emitted_offers = 0
+        # The Timestamp of the event being handled while a record goes to the sink (None when the
+        # sweeper closes a call): the store measures its latency from here to the committed row.
+        self.event_ts: float | None = None
 
     # --- entry points ------------------------------------------------------------------------
     def handle(self, event: Mapping) -> None:
@@ -108,36 +115,23 @@ class CallTracker:
         if handler is None:
             return
         uniqueid = event.get("Uniqueid") or ""
-        if not uniqueid and name == "agentcomplete":
-            uniqueid = self._complete_without_caller(event)
+        if name == "agentcomplete" and uniqueid not in self.active:
+            uniqueid = self._orphan_complete(event) or uniqueid
         if name != "queuecallerjoin" and uniqueid not in self.active:
             return  # not a queued call we know (an agent's leg, or joined before we connected)
         ts = self._timestamp(event)
-        with structlog.contextvars.bound_contextvars(uniqueid=uniqueid):
-            call = self.active.get(uniqueid)
-            if call is not None and call.pending_rna and name not in _LEAVING:
-                self._settle_rna(call, ts)
-            handler(event, uniqueid, ts)
+        self.event_ts = ts
+        try:
+            with structlog.contextvars.bound_contextvars(uniqueid=uniqueid):
+                call = self.active.get(uniqueid)
+                if call is not None and call.pending_rna and name not in _LEAVING:
+                    self._settle_rna(call, ts)
+                handler(event, uniqueid, ts)
+        finally:
+            self.event_ts = None
         call = self.active.get(uniqueid)
         if call is not None:
             call.last_ts = max(call.last_ts, ts)
-
-    def _complete_without_caller(self, event: Mapping) -> str:
-        """The call an AgentComplete without the caller's fields belongs to, if only one fits.
-
-        Asterisk 22 builds AgentComplete from the caller's latest snapshot; when the caller's channel
-        is already gone by then (a caller moved out of the queue's bridge, e.g. to the nuisance
-        notice, who then hangs up), the event has only Queue, Interface, MemberName and the times.
-        The answered call of that member in that queue, not yet completed, is the one.
-        """
-        fits = [uid for uid, call in self.active.items()
-                if call.connected_ts is not None and not call.completed
-                and call.record.queue == event.get("Queue") and call.record.interface == event.get("Interface")]
-        hung_up = [uid for uid in fits if self.active[uid].hungup_ts is not None]
-        for candidates in (fits, hung_up):
-            if len(candidates) == 1:
-                return candidates[0]
-        return ""
 
     def sweep(self, now: float | None = None) -> int:
         """Close calls whose end never came (bounded memory) and answered calls past their grace."""
@@ -211,6 +205,9 @@ class CallTracker:
         record.ring_s = offer.ring_s if offer is not None else _int(ev.get("RingTime"))
         record.wait_s = round(ts - call.joined_ts, 3)
         call.connected_ts = ts
+        call.agent_leg = ev.get("DestUniqueid") or None
+        if call.agent_leg:
+            self._answered_legs[call.agent_leg] = uniqueid
         log.info("call_answered", agent=record.agent, wait_s=record.wait_s, ring_s=record.ring_s)
 
     def _complete(self, ev: Mapping, uniqueid: str, ts: float) -> None:
@@ -268,6 +265,30 @@ class CallTracker:
         if len(self._last_seq) > SEQ_MEMORY:
             self._last_seq.popitem(last=False)
         return seq
+    def _orphan_complete(self, ev: Mapping) -> str | None:
+        """The call an AgentComplete without the caller's channel belongs to.
+
+        app_queue publishes AgentComplete from channel snapshots; when the caller's channel (and
+        sometimes the member's) is already gone, the event has no Uniqueid, and maybe no
+        DestUniqueid: only Queue, Interface, MemberName, HoldTime, TalkTime and Reason. Under load
+        (bench/load.py) that is a few calls in a thousand. Without this the call would wait
+        COMPLETE_GRACE_S and be stored late with ended_by=system.
+        """
+        by_leg = self._answered_legs.get(ev.get("DestUniqueid") or "")
+        if by_leg is not None:
+            return by_leg
+        queue, interface = ev.get("Queue") or "", ev.get("Interface") or ""
+        candidates = [uniqueid for uniqueid, call in self.active.items()
+                      if call.connected_ts is not None and not call.completed
+                      and call.record.queue == queue and call.record.interface == interface]
+        if len(candidates) > 1:  # a member on several calls (ringinuse=yes): the times must agree
+            hold, talk, ts = _int(ev.get("HoldTime")), _int(ev.get("TalkTime")), self._timestamp(ev)
+            candidates = [uniqueid for uniqueid in candidates if hold is not None and talk is not None
+                          and abs((self.active[uniqueid].record.wait_s or 0) - hold) <= 1
+                          and abs(ts - self.active[uniqueid].connected_ts - talk) <= 1]
+        if len(candidates) > 1:  # the caller already gone (moved out of the bridge, then hung up)
+            candidates = [uniqueid for uniqueid in candidates if self.active[uniqueid].hungup_ts is not None]
+        return candidates[0] if len(candidates) == 1 else None
 
     def _close_offer(self, call: _Active, offer_id: str | None, result: str, ts: float,
                      fallback_ring_s: float | None = None) -> OfferRecord | None:
@@ -314,6 +335,8 @@ class CallTracker:
     def _finish(self, call: _Active, incomplete: bool = False) -> None:
         record = call.record
         self.active.pop(record.uniqueid, None)
+        if call.agent_leg:
+            self._answered_legs.pop(call.agent_leg, None)
         end_ts = call.hungup_ts or call.last_ts
         if call.pending_rna:
             self._settle_rna(call, end_ts, call.queuestatus or "")

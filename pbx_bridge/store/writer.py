@@ -35,11 +35,13 @@ from pbx_bridge.backoff import Backoff
 from pbx_bridge.calls.records import CallRecord, OfferRecord
 from pbx_bridge.store.kinds import TABLE_OF as _TABLE_OF
 from pbx_bridge.store.merge import merge_calls, merge_offers
+from pbx_bridge.store.latency import LatencyHistogram
 from pbx_bridge.store.schema import KEYS
 from pbx_bridge.store.spool import Entry, Segment, Spool
 
 log = structlog.get_logger(__name__)
 
+LATENCY_LOG_INTERVAL = 60.0  # s between `store_latency` lines (only when calls were written)
 SEGMENT_RECORDS = 1000  # read back whole: about 5 ms of decoding on the loop
 
 
@@ -129,13 +131,22 @@ class StoreWriter:
         # catches up as batches commit, in the same order
         self.accepted = self.spool.waiting if self.spool is not None else 0
         self._progress = asyncio.Condition()
+        # event time of the records waiting in memory to be written (by id: a record stays in
+        # `pending` until written, so its id cannot be reused meanwhile), then their latencies
+        self._event_ts: dict[int, float] = {}
+        self.latency = LatencyHistogram()
+        self._window = LatencyHistogram()
+        self._window_started = time.monotonic()
         if self.spool is not None and not self.spool.empty:
             self._replay = {"left": {s.seq for s in self.spool.segments}, "segments": len(self.spool.segments),
                             "records": 0}
             log.warning("store_spool_found", dir=str(self.spool.dir), segments=len(self.spool.segments),
                         records=self.spool.waiting, bytes=self.spool.size)
 
-    def put(self, record: CallRecord | OfferRecord) -> None:
+    def put(self, record: CallRecord | OfferRecord, event_ts: float | None = None) -> None:
+        """Queue a record; `event_ts` (epoch s), the time of the AMI event that finished it, makes
+        its latency to the committed row count in `latency` (records that go through the spool
+        are not counted: their latency is the outage's)."""
         at = self.clock()
         self.accepted += 1
         if self.spool is not None and (self.spool.waiting or len(self.pending) >= self.max_pending):
@@ -150,6 +161,8 @@ class StoreWriter:
                 self._wake.set()
             return
         self.pending.append((at, record))
+        if event_ts is not None:
+            self._event_ts[id(record)] = event_ts
         if len(self.pending) >= min(self.batch_size, self.max_pending):  # write before memory is full
             self._wake.set()
 
@@ -159,7 +172,17 @@ class StoreWriter:
                 "spool_bytes": self.spool.size if self.spool else 0,
                 "oldest_pending_age_s": round(max(0.0, self.clock() - oldest), 1) if oldest is not None else 0.0,
                 "written": self.written, "batches": self.batches, "failures": self.failures,
-                "last_error": self.last_error, "merged": dict(self.merged)}
+                "last_error": self.last_error, "merged": dict(self.merged), "latency": self.latency.summary()}
+
+    def _log_latency(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._window_started < LATENCY_LOG_INTERVAL:
+            return
+        if self._window.count:
+            log.info("store_latency", window_s=round(now - self._window_started, 1), **self._window.summary(),
+                     pending=len(self.pending))
+        self._window = LatencyHistogram()
+        self._window_started = now
 
     async def wait_written(self, upto: int | None = None) -> None:
         """Until every record put so far (or the first `upto`) is committed: a reader that saves
@@ -202,8 +225,10 @@ class StoreWriter:
                         self._retry_at = time.monotonic() + self.backoff.next_delay()
                         break
                     self._sync_spool()
+                self._log_latency()
         except asyncio.CancelledError:
             await self.flush()
+            self._log_latency(force=True)
             raise
 
     async def flush(self) -> None:
@@ -293,8 +318,13 @@ class StoreWriter:
             self.last_error = repr(exc)[:300]
             log.warning("store_write_failed", pending=len(self.pending), error=self.last_error)
             return False
-        for _ in batch:
+        committed = time.time()
+        for record in batch:
             self.pending.popleft()
+            event_ts = self._event_ts.pop(id(record), None)
+            if event_ts is not None:
+                self.latency.add(committed - event_ts)
+                self._window.add(committed - event_ts)
         self.backoff.reset()
         self.written += len(batch)
         self.batches += 1

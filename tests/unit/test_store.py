@@ -1,12 +1,16 @@
 """The store: idempotent batched upserts on SQLite (WAL), and exports by local day."""
 
+import asyncio
 import io
 import json
+import time
 from datetime import date, datetime, timezone
 
+import pytest
 from sqlalchemy import func, select, text
 
 from pbx_bridge.reports import export
+from pbx_bridge.store.latency import LatencyHistogram
 from pbx_bridge.store.engine import async_engine, safe_url, sync_engine
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.store.schema import calls, offers
@@ -114,3 +118,44 @@ async def test_export_formats_carry_the_published_field_names(sqlite_url):
     engine.dispose()
     offer = json.loads(out.getvalue().splitlines()[0])
     assert set(offer) >= {"uniqueid", "queue", "agent", "interface", "offered_at", "ring_s", "rings", "result"}
+
+
+async def test_a_calls_latency_runs_from_its_finishing_event_to_the_commit(sqlite_url):
+    upgrade(sqlite_url)
+    engine = async_engine(sqlite_url)
+    writer = StoreWriter(engine, batch_size=10)
+    now = time.time()
+    writer.put(make_call("17.1"), event_ts=now - 2.0)
+    writer.put(make_call("17.2"), event_ts=now - 0.5)
+    writer.put(make_offer("17.1", "18.1"))  # no event time: not counted
+    await writer.flush()
+    await engine.dispose()
+    latency = writer.health()["latency"]
+    assert latency["count"] == 2
+    assert 500 <= latency["p50_ms"] <= 500 * 1.05 + 100
+    assert 2000 <= latency["p99_ms"] <= 2000 * 1.05 + 100 and latency["max_ms"] >= 2000
+
+
+async def test_a_retried_batch_counts_the_wait_for_the_database_in_its_latency(tmp_path):
+    url = f"sqlite:///{tmp_path}/later.db"
+    engine = async_engine(url)
+    writer = StoreWriter(engine)
+    writer.put(make_call(), event_ts=time.time())
+    await writer.flush()  # no tables yet: fails, nothing measured
+    assert writer.health()["latency"]["count"] == 0
+    upgrade(url)
+    await asyncio.sleep(0.3)
+    await writer.flush()
+    await engine.dispose()
+    assert writer.health()["latency"]["count"] == 1 and writer.health()["latency"]["max_ms"] >= 300
+
+
+def test_latency_percentiles_are_exact_to_within_five_percent():
+    histogram = LatencyHistogram()
+    for ms in range(1, 1001):
+        histogram.add(ms / 1000)
+    assert histogram.percentile(0.5) * 1000 == pytest.approx(500, rel=0.05)
+    assert histogram.percentile(0.99) * 1000 == pytest.approx(990, rel=0.05)
+    assert histogram.percentile(1.0) == 1.0
+    assert len(histogram.counts) < 160  # a few hundred counters at most, whatever the traffic
+    assert LatencyHistogram().summary() == {"count": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}

@@ -113,3 +113,21 @@ def test_a_ring_cut_by_the_callers_max_wait_is_not_the_agents_miss():
 def test_a_ring_that_ran_out_before_the_queue_emptied_is_a_miss():
     (offer,) = run("exit_empty")[1]
     assert (offer.result, offer.ring_s) == ("no-answer", pytest.approx(4.0, abs=0.1))
+
+
+def test_a_call_goes_out_with_the_time_of_the_event_that_finished_it():
+    seen = []
+    tracker = CallTracker("pbx1", CN, lambda record: seen.append((record, tracker.event_ts)))
+    replay((TRANSCRIPTS / "mixed.ami").read_bytes(), tracker.handle, WANTED_EVENTS)
+    calls = [(r, ts) for r, ts in seen if isinstance(r, CallRecord)]
+    assert calls and tracker.event_ts is None  # only set while an event is being handled
+    for record, ts in calls:
+        assert ts is not None and ts >= record.joined_at.timestamp() + (record.wait_s or 0) + (record.talk_s or 0) - 0.01
+
+
+def test_a_call_closed_by_the_sweeper_has_no_finishing_event():
+    seen = []
+    tracker = CallTracker("pbx1", CN, lambda record: seen.append(tracker.event_ts), stale_after=60)
+    tracker.handle({"Event": "QueueCallerJoin", "Uniqueid": "1.1", "Queue": "support", "Timestamp": "1000.0"})
+    tracker.sweep(now=2000.0)
+    assert seen == [None]
