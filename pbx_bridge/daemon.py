@@ -16,6 +16,7 @@ from pbx_bridge import sdnotify
 from pbx_bridge.ami.client import AmiClient, AmiError
 from pbx_bridge.agi.routes import all_routes
 from pbx_bridge.agi.server import FastAgiServer
+from pbx_bridge.callbacks.placer import EVENTS as CALLBACK_EVENTS
 from pbx_bridge.calls.outbound import OutboundTracker
 from pbx_bridge.calls.records import CallRecord, OfferRecord
 from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
@@ -36,7 +37,8 @@ class Daemon:
         self.engine = async_engine(cfg.store.url)
         self.writer = StoreWriter(self.engine, cfg.store.batch_size, cfg.store.flush_interval)
         self.tracker = CallTracker(cfg.pbx, cfg.ring, self._record, stale_after=cfg.tracking.stale_after)
-        self.ami = AmiClient(cfg.ami, secret, self._on_event, self.stop, WANTED_EVENTS, self._ami_connected)
+        self.ami = AmiClient(cfg.ami, secret, self._on_event, self.stop, (*WANTED_EVENTS, *CALLBACK_EVENTS),
+                             self._ami_connected)
         self.outbound = OutboundTracker(cfg.pbx, self.writer.put)
         self.live = LiveState(cfg.tz, cfg.mqtt.service_level_s, cfg.mqtt.long_wait_s, cfg.mqtt.repeat_caller_count)
         self.ring_twice = RingTwiceRule(cfg.ring.misses_before_pause, self._pause_member, [self.live.on_notice])
@@ -49,7 +51,10 @@ class Daemon:
         self.rota = self.player = self.duty_caller = None
         if cfg.voicemail.enabled:
             self._voicemail(cfg)
-        self.agi = FastAgiServer(cfg.agi, all_routes(cfg, self.player, self.rota))
+        self.callbacks = None
+        if cfg.callbacks.enabled:
+            self._callbacks(cfg)
+        self.agi = FastAgiServer(cfg.agi, {**all_routes(cfg, self.player, self.rota), **self._callback_routes(cfg)})
         self.wallboard = None
         if cfg.wallboard.enabled:
             from pbx_bridge.wallboard_server import WallboardServer
@@ -81,23 +86,47 @@ class Daemon:
             cfg.pbx, self.rota, self.player, lambda action, timeout: self.ami.send_action(action, timeout),
             self.writer.put, two_rings_s(cfg.ring), cfg.voicemail.retry_minutes, cfg.voicemail.playback_context)
 
+    def _callbacks(self, cfg: Config) -> None:
+        from pbx_bridge.callbacks.placer import CallbackPlacer
+        from pbx_bridge.ring import two_rings_s
+
+        self.callbacks = CallbackPlacer(
+            cfg.callbacks, cfg.pbx, self.engine, lambda action, timeout: self.ami.send_action(action, timeout),
+            self._record, cfg.ring, two_rings_s(cfg.ring), lambda: self.ami.sessions if self.ami.logged_in else 0,
+            lambda: {call.record.caller_num for call in self.tracker.active.values()})
+
+    def _callback_routes(self, cfg: Config) -> dict:
+        """Always served: with callbacks disabled, a 1 puts the caller back in the queue."""
+        from pbx_bridge.callbacks.routes import callback_request
+
+        def joined_at(uniqueid: str) -> float | None:
+            call = self.tracker.active.get(uniqueid)
+            return None if call is None else call.joined_ts
+
+        return {"callback_request": callback_request(cfg.callbacks, cfg.pbx, self.engine, joined_at)}
+
     def health(self) -> dict:
         return {"ami": self.ami.health(), "tracker": self.tracker.health(), "store": self.writer.health(),
                 "agi": self.agi.health(), "ring_twice": self.ring_twice.health(),
                 "mqtt": self.mqtt.health() if self.mqtt else None,
                 "reports": self.reports.health() if self.reports else None,
-                "wallboard": self.wallboard.health() if self.wallboard else None}
+                "wallboard": self.wallboard.health() if self.wallboard else None,
+                "callbacks": self.callbacks.health() if self.callbacks else None}
 
     def _on_event(self, event) -> None:  # noqa: ANN001 - a panoramisk Message
         self.tracker.handle(event)
         self.live.handle(event)
         self.outbound.handle(event)
+        if self.callbacks is not None:
+            self.callbacks.handle(event)
 
     def _record(self, record: CallRecord | OfferRecord) -> None:
         self.writer.put(record)
         self.live.on_record(record)
         if isinstance(record, OfferRecord):
             self.ring_twice.on_offer(record)
+        elif self.callbacks is not None:
+            self.callbacks.on_record(record)
 
     async def _pause_member(self, interface: str, reason: str) -> None:
         """QueuePause without a queue: the member is paused in every queue it belongs to."""
@@ -169,6 +198,7 @@ class Daemon:
                     *((("mqtt", self.mqtt.run()),) if self.mqtt else ()),
                     *((("reports", self.reports.run(self.stop)),) if self.reports else ()),
                     *((("wallboard", self.wallboard.run()),) if self.wallboard else ()),
+                    *((("callbacks", self.callbacks.run()),) if self.callbacks else ()),
                     *((("voicemail-duty", self.duty_caller.run()), ("rota-watch", self.rota.watch(self.stop)))
                       if self.duty_caller else ()),
                 ):
