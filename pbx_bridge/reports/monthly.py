@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
+from pbx_bridge.reports import callbacks as callback_report
 from pbx_bridge.reports.export import utc_bounds
 from pbx_bridge.reports.kpi import (
     OUTBOUND_NOTE,
@@ -125,6 +126,7 @@ class Monthly:
     notes: list[str]
     targets: dict
     repeat_calls: int = 3
+    callbacks: list = field(default_factory=list)  # reports/callbacks.py CallbackLine
 
     @property
     def by_hour(self) -> list[Counts]:
@@ -164,6 +166,7 @@ class Monthly:
                 for i, c in enumerate(self.by_half_hour)],
             "by_day": [{"day": d.isoformat(), **c.as_dict()} for d, c in sorted(self.by_day.items())],
             "repeat_callers": self.repeat_callers,
+            "callbacks": [c.as_dict() for c in self.callbacks],
             "notes": self.notes,
             "misses": self.misses(),
         }
@@ -271,7 +274,12 @@ def monthly(engine, first: date, last: date, tz: ZoneInfo, settings: ReportsConf
         for i in range(0, len(numbers), 500):
             answered += conn.execute(repeat_answered_query(dialect, tz, start, end, settings, numbers[i:i + 500],
                                                            pbx)).all()
-    return build_monthly(*rows, answered, first, last, tz, settings, two_rings)
+        callbacks = callback_report.lines(conn, start, end, settings, pbx)
+    report = build_monthly(*rows, answered, first, last, tz, settings, two_rings)
+    report.callbacks = callbacks
+    if callbacks:
+        report.notes.append(callback_report.NOTE)
+    return report
 
 
 
@@ -336,6 +344,8 @@ def as_table(m: Monthly, repeat_limit: int = 20) -> str:
         out += _columns(("day", "company", "number", "unanswered", "answered"), body)
         if len(m.repeat_callers) > repeat_limit:
             out.append(f"... and {len(m.repeat_callers) - repeat_limit} more (--format csv or json lists them all)")
+    heads, body = callback_report.table_rows(m.callbacks)
+    out += ["", "Callbacks (pressed 1 to be called back)"] + (_columns(heads, body) if body else ["(none)"])
     misses = m.misses()
     out += ["", f"Figures that missed their standard: {len(misses)}"] + [f"- {x}" for x in misses]
     out += ["", "Notes"] + [f"- {n}" for n in m.notes]
@@ -373,6 +383,7 @@ def csv_rows(m: Monthly) -> Iterable[dict]:
     for r in m.repeat_callers:
         yield {"section": "repeat_caller", "company": r["company"], "period": r["day"], "figure": r["caller_num"],
                "count": r["unanswered"], "of": r["unanswered"] + r["answered_later"]}
+    yield from callback_report.csv_rows(m.callbacks)
 
 
 def as_csv(m: Monthly) -> str:
