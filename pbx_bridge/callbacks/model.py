@@ -94,9 +94,11 @@ class Request:
         return self.status == PENDING and (self.next_try_at is None or utc(self.next_try_at) <= now)
 
 
-def attempt_key(request_id: int, originate_no: int) -> str:
-    """One Originate of a request: `<request id>-<n>`; also the AMI AccountCode `cb-<key>`."""
-    return f"{request_id}-{originate_no}"
+def attempt_key(request_id: int, originate_no: int, token: str) -> str:
+    """One Originate of a request: `<request id>-<n>-<token>`; also the AMI AccountCode `cb-<key>`
+    and the AstDB key. The random token keeps a key left in AstDB by a store that was since
+    reset (ids start again at 1) from ever being taken for this attempt's."""
+    return f"{request_id}-{originate_no}-{token}"
 
 
 def request_of(attempt_id: str) -> int | None:

@@ -19,6 +19,7 @@ in order.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -272,7 +273,7 @@ class CallbackPlacer:
             await self._start(request, member)
 
     async def _start(self, request: Request, member: Member) -> None:
-        attempt_id = model.attempt_key(request.id, request.originates + 1)
+        attempt_id = model.attempt_key(request.id, request.originates + 1, secrets.token_hex(2))
         with structlog.contextvars.bound_contextvars(callback_id=request.id, attempt=attempt_id):
             if not await store.claim(self.engine, request, attempt_id, member.name, datetime.now(timezone.utc)):
                 log.info("callback_claim_lost")

@@ -116,6 +116,6 @@ def test_agent_not_reached_costs_the_customer_no_attempt_and_no_wait():
 
 
 def test_attempt_ids_name_their_request():
-    key = model.attempt_key(17, 3)
-    assert key == "17-3" and model.request_of(key) == 17 and model.account_code(key) == "cb-17-3"
+    key = model.attempt_key(17, 3, "9f0a")
+    assert key == "17-3-9f0a" and model.request_of(key) == 17 and model.account_code(key) == "cb-17-3-9f0a"
     assert model.request_of("garbage") is None

@@ -120,14 +120,14 @@ async def test_oldest_first_agent_rung_first_and_marked_dialling_before_the_orig
     assert asterisk.dialled() == ["13900000001"], "the oldest request, one idle agent"
     action = asterisk.originates[0]
     assert action["Channel"] == "Local/201@agents/n" and action["Context"] == "pbx-bridge-callback-customer"
-    assert action["Timeout"] == "6000" and action["Account"] == f"cb-{old}-1"
     attempt, rows = asterisk.state_at_originate[0]
+    assert action["Timeout"] == "6000" and action["Account"] == f"cb-{attempt}" and attempt.startswith(f"{old}-1-")
     assert ("dialling", attempt) in rows, "write-ahead: dialling was committed before the Originate"
     offer = next(r for r in records if isinstance(r, OfferRecord))
-    assert (offer.uniqueid, offer.offer_id, offer.agent, offer.result) == ("u1", f"cb-{old}-1", "Agent 201", "answered")
-    placer.handle(user_event(f"{old}-1", "agent"))
-    placer.handle(user_event(f"{old}-1", "answered"))
-    placer.handle(user_event(f"{old}-1", "ended", "ANSWER"))
+    assert (offer.uniqueid, offer.offer_id, offer.agent, offer.result) == ("u1", f"cb-{attempt}", "Agent 201", "answered")
+    placer.handle(user_event(attempt, "agent"))
+    placer.handle(user_event(attempt, "answered"))
+    placer.handle(user_event(attempt, "ended", "ANSWER"))
     await settle(placer)
     done = await store.get(engine, old)
     assert (done.status, done.attempts, done.result) == ("done", 0, "answered") and done.done_at is not None
@@ -157,7 +157,7 @@ async def test_agent_not_answering_passes_the_request_to_another_agent_without_c
     placer = make()
     await settle(placer)  # 201 rings out; in the same round the request goes to 202 at once
     assert [a["Channel"] for a in asterisk.originates] == ["Local/201@agents/n", "Local/202@agents/n"]
-    assert asterisk.originates[1]["Account"] == f"cb-{rid}-2"
+    assert asterisk.originates[1]["Account"].startswith(f"cb-{rid}-2-")
     after = await store.get(engine, rid)
     assert (after.status, after.attempts, after.result, after.agent) == ("dialling", 0, "agent-no-answer", "Agent 202")
     assert [r.result for r in records if isinstance(r, OfferRecord)] == ["no-answer", "answered"], "ring-twice counts"
@@ -172,7 +172,7 @@ async def test_customer_not_answering_is_retried_later_then_failed(env):
     rid = await add(engine, "u1", "13900000001", 5)
     placer = make()
     await settle(placer)
-    placer.handle(user_event(f"{rid}-1", "ended", "NOANSWER"))
+    placer.handle(user_event((await store.get(engine, rid)).attempt_id, "ended", "NOANSWER"))
     await settle(placer)
     first = await store.get(engine, rid)
     assert (first.status, first.attempts, first.result) == ("pending", 1, "customer-noanswer")
@@ -181,7 +181,7 @@ async def test_customer_not_answering_is_retried_later_then_failed(env):
     with asterisk.sync.begin() as conn:
         conn.execute(update(callback_requests).values(next_try_at=None))
     await settle(placer)
-    placer.handle(user_event(f"{rid}-2", "ended", "BUSY"))
+    placer.handle(user_event((await store.get(engine, rid)).attempt_id, "ended", "BUSY"))
     await settle(placer)
     last = await store.get(engine, rid)
     assert (last.status, last.attempts, last.result) == ("failed", 2, "customer-busy")
@@ -220,7 +220,7 @@ async def killed_while_dialling(engine, asterisk, make, age_s=60):
         conn.execute(update(callback_requests).values(
             last_attempt_at=(datetime.now(timezone.utc) - timedelta(seconds=age_s)).replace(tzinfo=None)))
     assert asterisk.dialled() == ["13900000001"]
-    return rid, f"{rid}-1"
+    return rid, (await store.get(engine, rid)).attempt_id
 
 
 async def test_restart_while_the_call_goes_on_does_not_dial_again(env):
@@ -252,7 +252,7 @@ async def test_restart_after_the_attempt_ended(env, astdb, status, attempts, dia
     assert (request.status if dials == 1 else "pending", request.attempts) == (status, attempts)
     assert len(asterisk.dialled()) == dials
     if dials == 2:
-        assert asterisk.originates[1]["Account"] == f"cb-{rid}-2"
+        assert asterisk.originates[1]["Account"].startswith(f"cb-{rid}-2-")
 
 
 async def test_a_young_attempt_with_no_trace_yet_is_not_declared_dead(env):
