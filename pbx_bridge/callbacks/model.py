@@ -114,6 +114,7 @@ def account_code(attempt_id: str) -> str:
 class Member:
     name: str
     interface: str
+    seen: str = field(default="", compare=False)  # the QueueStatus fields it was judged on, for the log
 
 
 @dataclass
@@ -152,8 +153,9 @@ def read_queue(queue: str, messages: Iterable[Mapping], now: float, idle_after: 
             rest = max(idle_after, _number(message.get("Wrapuptime")))
             if (interface and message.get("Status") == "1" and message.get("Paused", "0") == "0"
                     and message.get("InCall", "0") == "0" and now - last_call >= rest):
+                seen = " ".join(f"{k}={message.get(k)}" for k in ("Status", "Paused", "InCall", "LastCall"))
                 members.append((last_call, Member(message.get("Name") or message.get("MemberName") or interface,
-                                                  interface)))
+                                                  interface, seen)))
     view.idle = [m for _, m in sorted(members, key=lambda pair: pair[0])]
     return view
 

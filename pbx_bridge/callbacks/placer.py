@@ -283,7 +283,7 @@ class CallbackPlacer:
             self.interface_of[attempt_id] = member.interface
             self.counts["placed"] += 1
             log.info("callback_dialling", number=request.number, queue=request.queue, agent=member.name,
-                     interface=member.interface, attempts=request.attempts)
+                     interface=member.interface, attempts=request.attempts, member_state=member.seen)
             task = asyncio.create_task(self._originate(request, member, attempt_id), name=f"callback-{attempt_id}")
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
