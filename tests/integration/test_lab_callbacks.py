@@ -196,19 +196,22 @@ def test_a_daemon_killed_mid_callback_dials_nobody_twice(setup, lab):
     wait_row(url, "13900000105", "done", 40)
     watch.until(lambda e: e.get("Event") == "UserEvent" and e.get("Status") == "ended", 20, "E's callback to end")
 
-    # F: the daemon dies once the customer answered, and the call ends while it is down
+    # F: the daemon dies as the customer's phone starts ringing (the agent answered); the customer
+    # answers and the call ends while it is down
     pause(ami, True)
     set_agent(ami, 207, ring=1)
     caller(ami, "13900000106", keys="5/1")
     wait_row(url, "13900000106", "pending", 30)
     pause(ami, False)
-    attempt = watch.until(lambda e: e.get("Event") == "UserEvent" and e.get("Status") == "answered"
+    attempt = watch.until(lambda e: e.get("Event") == "UserEvent" and e.get("Status") == "agent"
                           and e.get("Attempt", "").startswith(f"{rows(url)['13900000106']['id']}-"), 40,
-                          "F to answer")[0]["Attempt"]
+                          "F's agent to answer")[0]["Attempt"]
     daemon.proc.kill()
     daemon.proc.wait()
     watch.until(lambda e: e.get("Event") == "UserEvent" and e.get("Status") == "ended"
                 and e.get("Attempt") == attempt, 20, "F's callback to end while the daemon is down")
+    assert any(e.get("Event") == "UserEvent" and e.get("Status") == "answered" and e.get("Attempt") == attempt
+               for e in watch.events)
     assert rows(url)["13900000106"]["status"] == "dialling"
     daemon.start()
     row = wait_row(url, "13900000106", "done", 30)
