@@ -118,6 +118,20 @@ class VoicemailConfig(_Strict):
     callback_context: str
 
 
+class CallbacksConfig(_Strict):
+    """Callback requests (virtual hold, rules §3): see pbx_bridge/callbacks and the README."""
+
+    enabled: bool
+    offer_after: float = Field(ge=0, le=3600, description="s in the queue before a 1 is taken as a request")
+    idle_after: float = Field(ge=0, le=3600, description="s an agent must have been free since their last call")
+    retry_after: float = Field(ge=0, le=86400, description="s before a customer who did not answer is called again")
+    max_attempts: int = Field(ge=1, le=20)
+    dial_timeout: int = Field(ge=5, le=300, description="s the customer's phone rings")
+    poll_interval: float = Field(gt=0, le=60)
+    max_parallel: int = Field(ge=1, le=100, description="callbacks in progress at once")
+    customer_context: str = Field(min_length=1)
+
+
 class MqttConfig(_Strict):
     enabled: bool
     host: str
@@ -180,6 +194,7 @@ class Config(_Strict):
     tracking: TrackingConfig
     ring: RingConfig
     voicemail: VoicemailConfig
+    callbacks: CallbacksConfig
     mqtt: MqttConfig
     reports: ReportsConfig = ReportsConfig()
     agents: AgentsConfig = AgentsConfig()

@@ -16,6 +16,7 @@ from pbx_bridge import sdnotify
 from pbx_bridge.ami.client import AmiClient, AmiError
 from pbx_bridge.agi.routes import all_routes
 from pbx_bridge.agi.server import FastAgiServer
+from pbx_bridge.callbacks.placer import EVENTS as CALLBACK_EVENTS
 from pbx_bridge.calls.outbound import OutboundTracker
 from pbx_bridge.calls.records import CallRecord, OfferRecord
 from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
@@ -39,7 +40,8 @@ class Daemon:
         self.writer = StoreWriter(self.engine, cfg.store.batch_size, cfg.store.flush_interval,
                                   cfg.store.max_pending, cfg.store.spool_dir)
         self.tracker = CallTracker(cfg.pbx, cfg.ring, self._record, stale_after=cfg.tracking.stale_after)
-        self.ami = AmiClient(cfg.ami, secret, self._on_event, self.stop, WANTED_EVENTS, self._ami_connected)
+        self.ami = AmiClient(cfg.ami, secret, self._on_event, self.stop, (*WANTED_EVENTS, *CALLBACK_EVENTS),
+                             self._ami_connected)
         self.outbound = OutboundTracker(cfg.pbx, self.writer.put)
         self.live = LiveState(cfg.tz, cfg.mqtt.service_level_s, cfg.mqtt.long_wait_s, cfg.mqtt.repeat_caller_count)
         self.ring_twice = RingTwiceRule(cfg.ring.misses_before_pause, self._pause_member, [self.live.on_notice])
@@ -57,7 +59,10 @@ class Daemon:
         self.nuisance = NuisanceDesk(cfg.nuisance, cfg.pbx, cfg.tz, self.engine, self.writer.put,
                                      name_of=self.outbound.phones.get)
         self.nuisance.load_file()  # a broken screening file at start: ScreeningFileError, exit 2
-        routes = all_routes(cfg, self.player, self.rota, nuisance=self.nuisance)
+        self.callbacks = None
+        if cfg.callbacks.enabled:
+            self._callbacks(cfg)
+        routes = {**all_routes(cfg, self.player, self.rota, nuisance=self.nuisance), **self._callback_routes(cfg)}
         if cfg.agents.enabled:
             routes.update(self._agents(cfg))
         self.agi = FastAgiServer(cfg.agi, routes)
@@ -133,6 +138,25 @@ class Daemon:
             self.rota.reload()
         self.nuisance.reload_file()
 
+    def _callbacks(self, cfg: Config) -> None:
+        from pbx_bridge.callbacks.placer import CallbackPlacer
+        from pbx_bridge.ring import two_rings_s
+
+        self.callbacks = CallbackPlacer(
+            cfg.callbacks, cfg.pbx, self.engine, lambda action, timeout: self.ami.send_action(action, timeout),
+            self._record, cfg.ring, two_rings_s(cfg.ring), lambda: self.ami.sessions if self.ami.logged_in else 0,
+            lambda: {call.record.caller_num for call in self.tracker.active.values()})
+
+    def _callback_routes(self, cfg: Config) -> dict:
+        """Always served: with callbacks disabled, a 1 puts the caller back in the queue."""
+        from pbx_bridge.callbacks.routes import callback_request
+
+        def joined_at(uniqueid: str) -> float | None:
+            call = self.tracker.active.get(uniqueid)
+            return None if call is None else call.joined_ts
+
+        return {"callback_request": callback_request(cfg.callbacks, cfg.pbx, self.engine, joined_at)}
+
     def health(self) -> dict:
         return {"ami": self.ami.health(), "tracker": self.tracker.health(), "store": self.writer.health(),
                 "agi": self.agi.health(), "ring_twice": self.ring_twice.health(),
@@ -141,7 +165,8 @@ class Daemon:
                 "reports": self.reports.health() if self.reports else None,
                 "wallboard": self.wallboard.health() if self.wallboard else None,
                 "queue_log": self.reconciler.health() if self.reconciler else None,
-                "nuisance": self.nuisance.health()}
+                "nuisance": self.nuisance.health(),
+                "callbacks": self.callbacks.health() if self.callbacks else None}
 
     def _on_event(self, event) -> None:  # noqa: ANN001 - a panoramisk Message
         self.tracker.handle(event)
@@ -149,6 +174,8 @@ class Daemon:
         self.outbound.handle(event)
         if self.agents is not None:
             self.agents.handle(event)
+        if self.callbacks is not None:
+            self.callbacks.handle(event)
 
     def _record(self, record: CallRecord | OfferRecord) -> None:
         # a call's latency to its stored row is measured from the event that finished it
@@ -156,6 +183,8 @@ class Daemon:
         self.live.on_record(record)
         if isinstance(record, OfferRecord):
             self.ring_twice.on_offer(record)
+        elif self.callbacks is not None:
+            self.callbacks.on_record(record)
 
     async def _pause_member(self, interface: str, reason: str) -> None:
         """QueuePause without a queue: the member is paused in every queue it belongs to."""
@@ -241,6 +270,7 @@ class Daemon:
                     *((("reports", self.reports.run(self.stop)),) if self.reports else ()),
                     *((("wallboard", self.wallboard.run()),) if self.wallboard else ()),
                     *((("queue-log", self.reconciler.run()),) if self.reconciler else ()),
+                    *((("callbacks", self.callbacks.run()),) if self.callbacks else ()),
                     *((("voicemail-duty", self.duty_caller.run()), ("rota-watch", self.rota.watch(self.stop)))
                       if self.duty_caller else ()),
                 ):

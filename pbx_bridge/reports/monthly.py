@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from pbx_bridge.reports.agent_time import AgentTime, agent_time
 from pbx_bridge.reports.agent_time import csv_rows as agent_time_csv
 from pbx_bridge.reports.agent_time import table_lines as agent_time_lines
+from pbx_bridge.reports import callbacks as callback_report
 from pbx_bridge.reports.export import utc_bounds
 from pbx_bridge.reports.kpi import (
     OUTBOUND_NOTE,
@@ -129,6 +130,7 @@ class Monthly:
     targets: dict
     repeat_calls: int = 3
     agent_time: list[AgentTime] = field(default_factory=list)
+    callbacks: list = field(default_factory=list)  # reports/callbacks.py CallbackLine
 
     @property
     def by_hour(self) -> list[Counts]:
@@ -169,6 +171,7 @@ class Monthly:
             "by_day": [{"day": d.isoformat(), **c.as_dict()} for d, c in sorted(self.by_day.items())],
             "repeat_callers": self.repeat_callers,
             "agent_time": [a.as_dict() for a in self.agent_time],
+            "callbacks": [c.as_dict() for c in self.callbacks],
             "notes": self.notes,
             "misses": self.misses(),
         }
@@ -278,6 +281,9 @@ def monthly(engine, first: date, last: date, tz: ZoneInfo, settings: ReportsConf
                                                            pbx)).all()
         report = build_monthly(*rows, answered, first, last, tz, settings, two_rings)
         report.agent_time = agent_time(conn, start, end, pbx)
+        report.callbacks = callback_report.lines(conn, start, end, settings, pbx)
+    if report.callbacks:
+        report.notes.append(callback_report.NOTE)
     return report
 
 
@@ -344,6 +350,8 @@ def as_table(m: Monthly, repeat_limit: int = 20) -> str:
         if len(m.repeat_callers) > repeat_limit:
             out.append(f"... and {len(m.repeat_callers) - repeat_limit} more (--format csv or json lists them all)")
     out += ["", *agent_time_lines(m.agent_time)]
+    heads, body = callback_report.table_rows(m.callbacks)
+    out += ["", "Callbacks (pressed 1 to be called back)"] + (_columns(heads, body) if body else ["(none)"])
     misses = m.misses()
     out += ["", f"Figures that missed their standard: {len(misses)}"] + [f"- {x}" for x in misses]
     out += ["", "Notes"] + [f"- {n}" for n in m.notes]
@@ -382,6 +390,7 @@ def csv_rows(m: Monthly) -> Iterable[dict]:
         yield {"section": "repeat_caller", "company": r["company"], "period": r["day"], "figure": r["caller_num"],
                "count": r["unanswered"], "of": r["unanswered"] + r["answered_later"]}
     yield from agent_time_csv(m.agent_time)
+    yield from callback_report.csv_rows(m.callbacks)
 
 
 def as_csv(m: Monthly) -> str:

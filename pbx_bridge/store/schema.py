@@ -157,6 +157,34 @@ report_runs = Table(
     Column("detail", String(400)),
 )
 
+# Callback requests (virtual hold, migration 0008). Written directly, one committed transaction
+# each, never through the batched writer: a request exists before the caller is told so, and an
+# attempt is marked `dialling` before the Originate is sent (see pbx_bridge/callbacks).
+callback_requests = Table(
+    "callback_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pbx", String(64), nullable=False),
+    Column("uniqueid", String(64), nullable=False),
+    Column("number", String(80), nullable=False),
+    Column("caller_name", String(160), nullable=False, default=""),
+    Column("queue", String(80), nullable=False),
+    Column("position", Integer),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("originates", Integer, nullable=False, default=0),
+    Column("attempt_id", String(40)),
+    Column("last_attempt_at", DateTime(timezone=True)),
+    Column("next_try_at", DateTime(timezone=True)),
+    Column("agent", String(80)),
+    Column("result", String(40)),
+    Column("done_at", DateTime(timezone=True)),
+    Index("ux_callback_requests_call", "pbx", "uniqueid", unique=True),
+    Index("ix_callback_requests_status", "status"),
+    Index("ix_callback_requests_requested_at", "requested_at"),
+)
+
 KEYS = {
     "outbound_calls": ("pbx", "call_id"),
     "calls": ("pbx", "uniqueid", "seq"),
