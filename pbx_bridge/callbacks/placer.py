@@ -171,7 +171,7 @@ class CallbackPlacer:
 
     async def _settle(self, request_id: int, attempt_id: str, outcome: str, detail: str | None = None) -> None:
         """An attempt is over: write what it means for the request (guarded by the attempt id)."""
-        attempt = self.attempts.pop(attempt_id, None)
+        self.attempts.pop(attempt_id, None)
         with structlog.contextvars.bound_contextvars(callback_id=request_id, attempt=attempt_id):
             request = await store.get(self.engine, request_id)
             if request is None or request.attempt_id != attempt_id:
