@@ -52,7 +52,8 @@ def test_wallboard_topics_follow_the_calls_and_survive_a_broker_outage(lab, lab_
         assert 1 in waits and waits[-1] == 0, "a waiting call appeared and went"
         assert board[-1]["answered_today"] >= 1 and board[-1]["abandoned_today"] >= 1
         assert any(m["longest_wait_s"] for m in board if m["waiting"])
-        states = {m["state"] for m in messages(feed, "/agent/Agent 201")}
+        # support is rrmemory: which agent rings first depends on the calls earlier tests placed
+        states = {m["state"] for agent in ("Agent 201", "Agent 202") for m in messages(feed, f"/agent/{agent}")}
         assert states & {"ringing", "in-call"}, states
         before = board[-1]
 
