@@ -64,7 +64,8 @@ class Daemon:
         self.callbacks = None
         if cfg.callbacks.enabled:
             self._callbacks(cfg)
-        routes = {**all_routes(cfg, self.player, self.rota, nuisance=self.nuisance, pins=self.pins), **self._callback_routes(cfg)}
+        routes = {**all_routes(cfg, self.player, self.rota, nuisance=self.nuisance, pins=self.pins),
+                  **self._callback_routes(cfg)}
         if cfg.agents.enabled:
             routes.update(self._agents(cfg))
         self.agi = FastAgiServer(cfg.agi, routes)

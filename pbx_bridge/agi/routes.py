@@ -78,7 +78,8 @@ def voicemail_login(player, rota_holder, pins: PinGate) -> Route:
             pin = reply.result if reply.result.isdigit() else ""
             rota = rota_holder.current
             agent = rota.agent_by_endpoint(phone)
-            verdict = await pins.check(phone, agent.employee_no if agent else "", agent.pin_hash if agent else None, pin)
+            verdict = await pins.check(phone, agent.employee_no if agent else "",
+                                       agent.pin_hash if agent else None, pin)
             if verdict is Verdict.OK:
                 break
             if verdict is Verdict.BUSY:

@@ -17,12 +17,13 @@ PIN_301, PIN_302 = "739182", "528461"
 
 def rota_yaml() -> str:
     # the one listening is late in the evening: the duty caller rings nobody during the test
+    agents = [f'{{employee_no: "0301", name: 彭建华, endpoint: PJSIP/agent301, pin_hash: "{hash_pin(PIN_301)}"}}',
+              f'{{employee_no: "0302", name: 戴玲, endpoint: PJSIP/agent302, pin_hash: "{hash_pin(PIN_302)}"}}']
     return ("start: 2026-01-05\ntimezone: Asia/Shanghai\ncalendar: weekdays\n"
             "listenings: {first: \"23:55\", count: 1, interval_minutes: 1, round_gap_minutes: 0}\n"
             "companies:\n  - id: team\n    name: 上海静安有限公司\n"
             "    mailboxes: [\"8001@default\"]\n    queues: [lab-team]\n    agents:\n"
-            f'      - {{employee_no: "0301", name: 彭建华, endpoint: PJSIP/agent301, pin_hash: "{hash_pin(PIN_301)}"}}\n'
-            f'      - {{employee_no: "0302", name: 戴玲, endpoint: PJSIP/agent302, pin_hash: "{hash_pin(PIN_302)}"}}\n')
+            + "".join(f"      - {a}\n" for a in agents))
 
 
 def test_wrong_pins_at_the_voicemail_menu_lock_the_agent_log_in(lab, lab_ami, tmp_path):
