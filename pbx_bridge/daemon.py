@@ -25,6 +25,7 @@ from pbx_bridge.config import MQTT_PASSWORD_ENV, Config
 from pbx_bridge.live.state import LiveState
 from pbx_bridge.reconcile.reconciler import Reconciler
 from pbx_bridge.nuisance.desk import NuisanceDesk
+from pbx_bridge.pins import PinGate
 from pbx_bridge.store.engine import async_engine, safe_url
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.store.writer import StoreWriter
@@ -51,9 +52,10 @@ class Daemon:
 
             self.mqtt = MqttPublisher(cfg.mqtt, cfg.pbx, self.live, self.stop,
                                       os.environ.get(MQTT_PASSWORD_ENV) or None)
-        self.rota = self.player = self.duty_caller = self.agents = None
+        self.rota = self.player = self.duty_caller = self.agents = self.pins = None
         if cfg.voicemail.enabled or cfg.agents.enabled:
             self._load_rota(cfg)
+            self.pins = PinGate.from_settings(cfg.agents)  # one lock-out for every PIN menu (*81, *86)
         if cfg.voicemail.enabled:
             self._voicemail(cfg)
         self.nuisance = NuisanceDesk(cfg.nuisance, cfg.pbx, cfg.tz, self.engine, self.writer.put,
@@ -62,7 +64,8 @@ class Daemon:
         self.callbacks = None
         if cfg.callbacks.enabled:
             self._callbacks(cfg)
-        routes = {**all_routes(cfg, self.player, self.rota, nuisance=self.nuisance), **self._callback_routes(cfg)}
+        routes = {**all_routes(cfg, self.player, self.rota, nuisance=self.nuisance, pins=self.pins),
+                  **self._callback_routes(cfg)}
         if cfg.agents.enabled:
             routes.update(self._agents(cfg))
         self.agi = FastAgiServer(cfg.agi, routes)
@@ -118,7 +121,7 @@ class Daemon:
                                     self.writer.put)
         self.agents.restore(*load_open(cfg.store.url, cfg.pbx))
         self.rota.subscribe(lambda rota: self.agents.on_rota(lambda no: rota.agent(no) is not None))
-        return agent_routes(cfg.agents, self.agents, self.rota)
+        return agent_routes(cfg.agents, self.agents, self.rota, self.pins)
 
     def _voicemail(self, cfg: Config) -> None:
         from pbx_bridge.ring import two_rings_s
@@ -161,6 +164,7 @@ class Daemon:
         return {"ami": self.ami.health(), "tracker": self.tracker.health(), "store": self.writer.health(),
                 "agi": self.agi.health(), "ring_twice": self.ring_twice.health(),
                 "agents": self.agents.health() if self.agents else None,
+                "pins": self.pins.health() if self.pins else None,
                 "mqtt": self.mqtt.health() if self.mqtt else None,
                 "reports": self.reports.health() if self.reports else None,
                 "wallboard": self.wallboard.health() if self.wallboard else None,

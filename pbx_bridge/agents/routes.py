@@ -6,33 +6,25 @@
 
 A stranger learns nothing from the log-in menu: an unknown 工号, an agent removed from the rota and
 a wrong PIN get the same words, and an unknown 工号 still costs one PIN hash check, so the answer
-does not come back faster either. Digits are never logged.
+does not come back faster either. Digits are never logged. Wrong PINs count into the daemon's one
+PIN lock-out (`pbx_bridge.pins`), which *86 (voicemail) shares.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import structlog
 
-from pbx_bridge.agents.lockout import PinLockout
 from pbx_bridge.agents.sessions import AgentActionFailed, AgentSessions
 from pbx_bridge.agents.settings import AgentsConfig
 from pbx_bridge.agi.server import AgiSession, Route
 from pbx_bridge.calls.outbound import endpoint_of
-from pbx_bridge.rota.values import hash_pin, verify_pin
+from pbx_bridge.pins import PinGate, Verdict
 
 log = structlog.get_logger(__name__)
 
 SAY_USER, SAY_PIN = "agent-user", "agent-pass"
-SAY_OK, SAY_WRONG, SAY_LOCKED = "agent-loginok", "agent-incorrect", "vm-goodbye"
+SAY_OK, SAY_WRONG, SAY_LOCKED, SAY_BUSY = "agent-loginok", "agent-incorrect", "vm-goodbye", "please-try-call-later"
 SAY_LOGGED_OFF, SAY_INVALID, SAY_FAILED, SAY_DONE = "agent-loggedoff", "invalid", "cannot-complete-as-dialed", "auth-thankyou"
-
-
-@lru_cache(maxsize=1)
-def _decoy_hash() -> str:
-    """Checked against when the 工号 is unknown, so both answers take as long."""
-    return hash_pin("decoy-never-a-pin")
 
 
 def _phone(session: AgiSession) -> tuple[str, str]:
@@ -50,12 +42,11 @@ async def _digits(session: AgiSession, prompt: str, max_digits: int) -> str:
     return reply.result if reply.result.isdigit() else ""
 
 
-def login(cfg: AgentsConfig, sessions: AgentSessions, rota_holder, lockout: PinLockout) -> Route:
+def login(cfg: AgentsConfig, sessions: AgentSessions, rota_holder, pins: PinGate) -> Route:
     async def route(session: AgiSession) -> None:
         phone, endpoint = _phone(session)
-        phone_key = f"phone:{phone}"
         await session.command("ANSWER")
-        if lockout.locked(phone_key):
+        if pins.locked(phone):
             log.warning("agent_login_locked", phone=phone)
             await session.command("SET VARIABLE PBXB_AGENT_LOGIN locked")
             await _say(session, SAY_LOCKED)
@@ -65,21 +56,23 @@ def login(cfg: AgentsConfig, sessions: AgentSessions, rota_holder, lockout: PinL
             pin = await _digits(session, SAY_PIN, 12)
             rota = rota_holder.current
             agent = rota.agent(employee_no) if employee_no else None
-            employee_key = f"employee:{agent.employee_no if agent else employee_no}"
-            matches = verify_pin(agent.pin_hash if agent else _decoy_hash(), pin) if pin else False
-            if agent is not None and matches and not lockout.locked(employee_key):
+            verdict = await pins.check(phone, agent.employee_no if agent else employee_no,
+                                       agent.pin_hash if agent else None, pin)
+            if verdict is Verdict.OK:
                 break
-            locked_now = lockout.failed(phone_key, employee_key)
-            log.warning("agent_login_refused", phone=phone, locked=locked_now)
+            if verdict is Verdict.BUSY:
+                await session.command("SET VARIABLE PBXB_AGENT_LOGIN busy")
+                await _say(session, SAY_BUSY)
+                return
+            log.warning("agent_login_refused", phone=phone, locked=verdict is Verdict.LOCKED)
             await session.command("SET VARIABLE PBXB_AGENT_LOGIN refused")
             await _say(session, SAY_WRONG)
-            if locked_now or lockout.locked(phone_key):
+            if verdict is Verdict.LOCKED:
                 await _say(session, SAY_LOCKED)
                 return
         else:
             await _say(session, SAY_LOCKED)
             return
-        lockout.succeeded(phone_key, employee_key)
         try:
             await sessions.login(agent.employee_no, agent.name, endpoint, rota.queues_of(agent, cfg.default_queues))
         except (AgentActionFailed, TimeoutError, ConnectionError, RuntimeError) as exc:
@@ -145,8 +138,7 @@ def resume(sessions: AgentSessions) -> Route:
     return route
 
 
-def agent_routes(cfg: AgentsConfig, sessions: AgentSessions, rota_holder) -> dict[str, Route]:
-    lockout = PinLockout(cfg.lockout_after, cfg.lockout_window_s, cfg.lockout_for_s)
-    sessions.lockout = lockout  # health
-    return {"agent_login": login(cfg, sessions, rota_holder, lockout), "agent_logout": logout(sessions),
+def agent_routes(cfg: AgentsConfig, sessions: AgentSessions, rota_holder, pins: PinGate) -> dict[str, Route]:
+    """`pins`: the daemon's one PinGate, shared with every other PIN menu (one lock-out)."""
+    return {"agent_login": login(cfg, sessions, rota_holder, pins), "agent_logout": logout(sessions),
             "agent_pause": pause(cfg, sessions), "agent_resume": resume(sessions)}

@@ -60,7 +60,6 @@ class AgentSessions:
         self.by_employee: dict[str, Session] = {}
         self.by_interface: dict[str, Session] = {}
         self._tasks: set[asyncio.Task] = set()
-        self.lockout = None  # the log-in menu's PinLockout, for health
 
     # --- state ---------------------------------------------------------------------------
     def restore(self, sessions: list[AgentSessionRecord], pauses: list[AgentPauseRecord]) -> None:
@@ -88,8 +87,7 @@ class AgentSessions:
 
     def health(self) -> dict:
         return {"logged_in": len(self.by_employee),
-                "paused": sum(1 for s in self.by_employee.values() if s.pause is not None),
-                **(self.lockout.health() if self.lockout is not None else {})}
+                "paused": sum(1 for s in self.by_employee.values() if s.pause is not None)}
 
     # --- actions -------------------------------------------------------------------------
     async def _action(self, fields: dict) -> None:

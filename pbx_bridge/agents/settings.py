@@ -21,9 +21,9 @@ class AgentsConfig(BaseModel):
         description="the queue member added at log-in; {endpoint} is the phone's endpoint name (agent301)")
     state_interface: str = Field(default="PJSIP/{endpoint}", description="the device whose state the queue watches")
     pin_tries: int = Field(default=3, ge=1, le=10, description="wrong PINs in one call before it is ended")
-    lockout_after: int = Field(default=5, ge=1, le=100, description="wrong log-ins (phone or 工号) before the lock")
+    lockout_after: int = Field(default=5, ge=1, le=100, description="wrong PINs (phone or 工号) at any PIN menu, *81 and *86, before the lock")
     lockout_window_s: float = Field(default=900, gt=0, description="the wrong log-ins counted are this recent")
-    lockout_for_s: float = Field(default=900, gt=0, description="how long the menu stays locked")
+    lockout_for_s: float = Field(default=900, gt=0, description="how long the PIN menus stay locked")
     pause_reasons: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PAUSE_REASONS),
                                           description="key pressed after the pause code -> reason recorded")
 

@@ -10,6 +10,7 @@ from pbx_bridge.agi.ring_twice import UnknownRole, plan
 from pbx_bridge.agi.server import AgiSession, Route
 from pbx_bridge.calls.outbound import endpoint_of
 from pbx_bridge.config import Config
+from pbx_bridge.pins import PinGate, Verdict
 
 log = structlog.get_logger(__name__)
 
@@ -54,28 +55,41 @@ def voicemail(player, rota_holder) -> Route:
 PIN_TRIES = 3
 
 
-def voicemail_login(player, rota_holder) -> Route:
+def voicemail_login(player, rota_holder, pins: PinGate) -> Route:
     """Feature code (e.g. *86): the duty agent starts the playback from their own phone.
 
     The phone identifies the agent (its endpoint is in the rota), the PIN confirms it. The same
-    words are said whether the phone is unknown or the PIN wrong, so the menu tells a stranger
-    nothing about who exists.
+    words are said whether the phone is unknown or the PIN wrong, and an unknown phone still costs
+    one (decoy) hash check, so the menu tells a stranger nothing about who exists. `pins` is the
+    daemon's one PIN gate: wrong PINs here lock *81 too, and the reverse.
     """
 
     async def route(session: AgiSession) -> None:
         from pbx_bridge.rota.duty import duty
 
-        rota = rota_holder.current
-        agent = rota.agent_by_endpoint(endpoint_of(session.headers.get("agi_channel", "")))
+        phone = endpoint_of(session.headers.get("agi_channel", ""))
         await session.command("ANSWER")
+        if pins.locked(phone):
+            log.warning("voicemail_login_locked", endpoint=phone)
+            await session.command('STREAM FILE vm-goodbye ""')
+            return
         for _ in range(PIN_TRIES):
             reply = await session.command("GET DATA vm-password 6000 12")
             pin = reply.result if reply.result.isdigit() else ""
-            if agent is not None and pin and agent.verify_pin(pin):
+            rota = rota_holder.current
+            agent = rota.agent_by_endpoint(phone)
+            verdict = await pins.check(phone, agent.employee_no if agent else "",
+                                       agent.pin_hash if agent else None, pin)
+            if verdict is Verdict.OK:
                 break
-            log.warning("voicemail_login_refused", endpoint=endpoint_of(session.headers.get("agi_channel", "")))
+            if verdict is Verdict.BUSY:
+                await session.command('STREAM FILE please-try-call-later ""')
+                return
+            log.warning("voicemail_login_refused", endpoint=phone, locked=verdict is Verdict.LOCKED)
             await session.command('STREAM FILE vm-incorrect ""')
-        else:
+            if verdict is Verdict.LOCKED:
+                break
+        if verdict is not Verdict.OK:
             await session.command('STREAM FILE vm-goodbye ""')
             return
         company = rota.company_of(agent)
@@ -91,11 +105,15 @@ def voicemail_login(player, rota_holder) -> Route:
     return route
 
 
-def all_routes(cfg: Config, player=None, rota_holder=None, nuisance=None) -> dict[str, Route]:
+def all_routes(cfg: Config, player=None, rota_holder=None, nuisance=None, pins: PinGate | None = None
+               ) -> dict[str, Route]:
+    """`pins`: the daemon's one PinGate, needed with `player` (the *86 menu asks for a PIN)."""
     routes = {"ring_twice": ring_twice(cfg)}
     if player is not None:
+        if pins is None:
+            raise ValueError("the voicemail menus need the daemon's PinGate (one lock-out for every PIN menu)")
         routes["voicemail"] = voicemail(player, rota_holder)
-        routes["voicemail_login"] = voicemail_login(player, rota_holder)
+        routes["voicemail_login"] = voicemail_login(player, rota_holder, pins)
     if nuisance is not None:
         from pbx_bridge.nuisance import routes as nuisance_routes
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
-from pbx_bridge.agents.lockout import PinLockout
 from pbx_bridge.agents.records import AgentPauseRecord, AgentSessionRecord
 from pbx_bridge.agents.routes import agent_routes
 from pbx_bridge.agents.sessions import AgentSessions
 from pbx_bridge.agents.settings import AgentsConfig
+from pbx_bridge.pins import PinGate, PinLockout
 from pbx_bridge.rota.model import Rota
 from pbx_bridge.rota.values import hash_pin
 
@@ -116,7 +116,7 @@ async def test_unknown_employee_and_wrong_pin_hear_exactly_the_same():
     cfg = AgentsConfig(enabled=True, pin_tries=2)
     agents, ami, _ = sessions(cfg)
     holder = SimpleNamespace(current=rota())
-    routes = agent_routes(cfg, agents, holder)
+    routes = agent_routes(cfg, agents, holder, PinGate.from_settings(cfg))
     unknown, wrong = FakeAgi(["0999", PIN, "0999", PIN]), FakeAgi(["0301", "111111", "0301", "111111"], "agent302")
     await routes["agent_login"](unknown)
     await routes["agent_login"](wrong)
@@ -127,7 +127,7 @@ async def test_unknown_employee_and_wrong_pin_hear_exactly_the_same():
 async def test_the_right_pin_logs_in_and_a_locked_phone_is_refused_before_any_question():
     cfg = AgentsConfig(enabled=True, pin_tries=1, lockout_after=2)
     agents, ami, _ = sessions(cfg)
-    routes = agent_routes(cfg, agents, SimpleNamespace(current=rota()))
+    routes = agent_routes(cfg, agents, SimpleNamespace(current=rota()), PinGate.from_settings(cfg))
     ok = FakeAgi(["0301", PIN])
     await routes["agent_login"](ok)
     assert "SET VARIABLE PBXB_AGENT_LOGIN ok" in ok.commands and agents.on_phone("agent301") is not None
@@ -143,7 +143,7 @@ async def test_the_right_pin_logs_in_and_a_locked_phone_is_refused_before_any_qu
 async def test_pause_resume_and_logout_codes_act_on_the_phone_s_own_session():
     cfg = AgentsConfig(enabled=True)
     agents, ami, _ = sessions(cfg)
-    routes = agent_routes(cfg, agents, SimpleNamespace(current=rota()))
+    routes = agent_routes(cfg, agents, SimpleNamespace(current=rota()), PinGate.from_settings(cfg))
     nobody = FakeAgi([], "agent309")
     await routes["agent_pause"](nobody)
     assert ami.sent == [] and 'STREAM FILE invalid ""' in nobody.commands

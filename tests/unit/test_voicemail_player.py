@@ -124,11 +124,13 @@ companies:
     return _Holder(load_rota(str(path)))
 
 
-async def login_session(player, holder, channel, replies):
+async def login_session(player, holder, channel, replies, pins=None):
+    from pbx_bridge.agents.settings import AgentsConfig
     from pbx_bridge.agi.routes import voicemail_login
+    from pbx_bridge.pins import PinGate
 
     server = FastAgiServer(AgiConfig(host="127.0.0.1", port=0, header_timeout=1, command_timeout=2, max_sessions=5),
-                           {"voicemail_login": voicemail_login(player, holder)})
+                           {"voicemail_login": voicemail_login(player, holder, pins or PinGate.from_settings(AgentsConfig()))})
     task = asyncio.create_task(server.run())
     while not server.listening:
         await asyncio.sleep(0.01)
