@@ -222,3 +222,34 @@ def test_the_staged_virtualenv_runs_the_daemon_s_command(tmp_path):
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PBX_BRIDGE_AMI_SECRET": "x"})
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
+def test_the_ami_secret_is_on_no_command_line_the_install_runs(tmp_path):
+    """ps and /proc/PID/cmdline show every user the arguments of a running command."""
+    dest = tmp_path / "stage"
+    trace = tmp_path / "execve.trace"
+    env = {**os.environ, "DESTDIR": str(dest), "PBX_BRIDGE_INSTALL_SKIP_VENV": "1"}
+    env.pop("PBX_BRIDGE_INSTALL_ACCOUNTS", None)
+    for run in (1, 2):  # a first install (a new secret), then one over it (the kept secret is checked)
+        done = subprocess.run(["strace", "-f", "-qq", "-e", "trace=execve", "-s", "65536", "-o", f"{trace}.{run}",
+                               "bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr + done.stdout
+    secret = (dest / "etc/pbx-bridge/ami-secret").read_text().strip()
+    assert len(secret) == 32
+    for run in (1, 2):
+        commands = [line for line in Path(f"{trace}.{run}").read_text().splitlines() if "execve(" in line]
+        assert any('"install"' in line or "/install\"" in line for line in commands)  # the trace saw the commands
+        assert [line for line in commands if secret in line] == []
+
+
+def test_a_site_s_secret_with_sed_s_special_characters_is_written_as_it_is(tmp_path):
+    dest = tmp_path / "stage"
+    (dest / "etc/pbx-bridge").mkdir(parents=True)
+    odd = r"a|b&c\d/e$f*g[h]"
+    (dest / "etc/pbx-bridge/ami-secret").write_text(odd + "\n")
+    done = install(dest)
+    manager = (dest / "etc/asterisk/manager_pbx_bridge.conf").read_text()
+    assert f"\nsecret = {odd}\n" in manager
+    assert manager.replace(odd, "CHANGE-ME-pbx-bridge-secret") == (ROOT / "dialplan/manager_pbx_bridge.conf").read_text()
+    assert "differs from" not in done.stdout
