@@ -253,3 +253,34 @@ def test_a_site_s_secret_with_sed_s_special_characters_is_written_as_it_is(tmp_p
     assert f"\nsecret = {odd}\n" in manager
     assert manager.replace(odd, "CHANGE-ME-pbx-bridge-secret") == (ROOT / "dialplan/manager_pbx_bridge.conf").read_text()
     assert "differs from" not in done.stdout
+
+
+def test_the_drop_in_documented_next_to_the_store_url_opens_the_unit_to_a_remote_database(tmp_path):
+    """The unit allows loopback only; config.example.yaml's store section shows the way out."""
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("no systemd-analyze on this machine")
+    example = (ROOT / "config.example.yaml").read_text()
+    store = example[example.index("\nstore:"):example.index("\n  url:", example.index("\nstore:"))]
+    assert "systemctl edit pbx-bridge" in store
+    allow = [line.strip(" #").split()[0] for line in store.splitlines() if "IPAddressAllow=" in line
+             and line.strip(" #").startswith("IPAddressAllow=")]
+    assert len(allow) == 1
+    prefix = tmp_path / "venv"
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / "bin/pbx-bridge").write_text("#!/bin/sh\n")
+    (prefix / "bin/pbx-bridge").chmod(0o755)
+    dest = tmp_path / "stage"
+    install(dest, PREFIX=str(prefix))
+    units = dest / "etc/systemd/system"
+
+    def allow_list() -> str:
+        done = subprocess.run(["systemd-analyze", "security", "--offline=true", str(units / "pbx-bridge.service")],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "SYSTEMD_UNIT_PATH": f"{units}:"})
+        assert "ipaddress.conf" not in done.stderr, done.stderr  # the drop-in is understood
+        return next(line for line in done.stdout.splitlines() if "IP address allow list" in line)
+
+    assert "only localhost" in allow_list()
+    (units / "pbx-bridge.service.d").mkdir()
+    (units / "pbx-bridge.service.d/ipaddress.conf").write_text(f"[Service]\n{allow[0]}\n")
+    assert "non-localhost" in allow_list()
