@@ -13,29 +13,31 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
-import os
 from typing import Any
 
 import structlog
 
 _SECRET_KEYS = ("secret", "password", "passwd", "pin", "token")
 _secret_values: set[str] = set()
+_longest_first: tuple[str, ...] = ()  # a secret that contains another is masked whole
 _MASK = "***"
 
 
 def register_secret(value: str | None) -> None:
     """Mask this exact value wherever it would appear in a log line (also as JSON or repr() spell it)."""
+    global _longest_first
     if value and len(value) >= 3:
         _secret_values.add(value)
         for spelt in (json.dumps(value, ensure_ascii=False)[1:-1], json.dumps(value)[1:-1], repr(value)[1:-1]):
             _secret_values.add(spelt)
+        _longest_first = tuple(sorted(_secret_values, key=len, reverse=True))
 
 
 def mask_text(text: str) -> str:
-    # longest first: a secret that contains another is masked whole
-    for secret in sorted(_secret_values, key=len, reverse=True):
+    for secret in _longest_first:
         if secret in text:
             text = text.replace(secret, _MASK)
     return text
