@@ -14,8 +14,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator,
-                      model_validator)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from pbx_bridge.agents.settings import AgentsConfig
 from pbx_bridge.nuisance.settings import NuisanceConfig
@@ -77,8 +76,23 @@ class AgiConfig(_Strict):
     max_sessions: int = Field(ge=1, le=10_000)
 
 
+def _database_url(value: str) -> str:
+    """A URL SQLAlchemy can read. The error never repeats the URL: it may carry a password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(value)
+    except ArgumentError:
+        raise ValueError("not a database URL (driver://user:password@host/database)") from None
+    return value
+
+
+DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
+
+
 class StoreConfig(_Strict):
-    url: str
+    url: DatabaseUrl
     batch_size: int = Field(ge=1, le=10_000)
     flush_interval: float = Field(gt=0, le=60)
     max_pending: int = Field(ge=1, le=1_000_000, description="records held in memory while the database is away")
@@ -155,21 +169,9 @@ class WallboardConfig(_Strict):
 
 
 class RealtimeQueueLogConfig(_Strict):
-    url: str = Field(description="Asterisk's realtime database, e.g. mysql+aiomysql://asterisk@127.0.0.1/asterisk")
+    url: DatabaseUrl = Field(description="Asterisk's realtime database, e.g. mysql+aiomysql://asterisk@127.0.0.1/asterisk")
     table: str = Field(default="queue_log", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
     utc_times: bool = Field(default=False, description="logger.conf queue_log_realtime_use_gmtime = yes")
-
-    @field_validator("url")
-    @classmethod
-    def _a_database_url(cls, value: str) -> str:
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
-
-        try:
-            make_url(value)
-        except ArgumentError:
-            raise ValueError(f"not a database URL: {value!r}") from None
-        return value
 
 
 class ReconcileConfig(_Strict):
@@ -245,6 +247,39 @@ def _resolve_secret(data: dict, path: str, root: yaml.Node | None, env: dict[str
         except OSError as exc:
             line = node_line(root, ("ami", "secret_file"))
             raise ConfigError(f"{path}:{line}: ami.secret_file: cannot read {secret_path}: {exc.strerror}") from exc
+
+
+def _url_passwords(url: str | None) -> list[str]:
+    """The password of a database URL as the daemon uses it and as it is written (%-quoted)."""
+    from urllib.parse import urlsplit
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if not url:
+        return []
+    out = []
+    try:
+        out.append(make_url(url).password)
+    except ArgumentError:
+        pass
+    try:
+        out.append(urlsplit(url).password)
+    except ValueError:
+        pass
+    return [p for p in out if p]
+
+
+def secrets_of(cfg: Config, env: dict[str, str] | None = None) -> list[str]:
+    """Every secret the daemon holds, for logs.register_secret at start. A new secret: one line here."""
+    env = dict(os.environ if env is None else env)
+    found = [
+        cfg.ami.secret.get_secret_value() if cfg.ami.secret is not None else None,
+        *_url_passwords(cfg.store.url),
+        env.get(MQTT_PASSWORD_ENV),
+        *(_url_passwords(cfg.reconcile.realtime.url) if cfg.reconcile.realtime is not None else []),
+    ]
+    return [secret for secret in found if secret]
 
 
 def load_config(path: str, env: dict[str, str] | None = None) -> Config:

@@ -187,6 +187,28 @@ install_keep 0640 "root:$NAME" "$SRC/config.example.yaml" "$ETC/config.yaml" || 
 install_keep 0640 "root:$NAME" "$SRC/rota.example.yaml" "$ETC/rota.yaml" || true
 
 # The AMI secret: a random one on first install, shared by the daemon and the manager user below.
+# A secret is never put on a command line (sed, grep: any user sees it in ps or /proc/PID/cmdline
+# while they run): only bash builtins touch it, fill_in and has_text.
+
+# fill_in PLACEHOLDER VALUE < SRC > DEST: SRC with every PLACEHOLDER replaced by VALUE, as it is
+fill_in() {
+    local line
+    shopt -u patsub_replacement 2>/dev/null || true  # bash 5.2: no & in VALUE standing for the match
+    while IFS= read -r line; do
+        printf '%s\n' "${line//"$1"/"$2"}"
+    done
+    if [ -n "$line" ]; then printf '%s' "${line//"$1"/"$2"}"; fi  # a last line without its newline
+}
+
+# has_text TEXT < FILE: whether FILE has TEXT in one of its lines
+has_text() {
+    local line
+    while IFS= read -r line || [ -n "$line" ]; do
+        [[ $line == *"$1"* ]] && return 0
+    done
+    return 1
+}
+
 if [ -s "$DESTDIR$ETC/ami-secret" ]; then
     secret=$(tr -d '\r\n' < "$DESTDIR$ETC/ami-secret")
     note "kept $ETC/ami-secret"
@@ -217,13 +239,13 @@ for src in "$SRC"/dialplan/*_pbx_bridge.conf; do
     base=$(basename "$src")
     dest=$ASTERISK_ETC/$base
     tmp=$(mktemp)
-    sed "s|$SECRET_PLACEHOLDER|$(printf '%s' "$secret" | sed 's/[|&\\]/\\&/g')|g" "$src" > "$tmp"
+    fill_in "$SECRET_PLACEHOLDER" "$secret" < "$src" > "$tmp"
     if install_keep 0640 "$asterisk_owner" "$tmp" "$dest"; then :; fi
     rm -f "$tmp"
     includes+=("$ASTERISK_ETC/${base%_pbx_bridge.conf}.conf:  #include $base")
 done
 if [ -e "$DESTDIR$ASTERISK_ETC/manager_pbx_bridge.conf" ] \
-    && ! grep -qF "secret = $secret" "$DESTDIR$ASTERISK_ETC/manager_pbx_bridge.conf"; then
+    && ! has_text "secret = $secret" < "$DESTDIR$ASTERISK_ETC/manager_pbx_bridge.conf"; then
     note "the secret in $ASTERISK_ETC/manager_pbx_bridge.conf differs from $ETC/ami-secret: make them the same"
 fi
 

@@ -75,16 +75,27 @@ class AmiClient:
         self.sessions = 0
         self.handler_errors = 0
         self.events = 0
+        self._timestamp_unchecked = True  # the first event of each connection is looked at
 
     # --- called by panoramisk's protocol -------------------------------------------------
     def dispatch(self, message: Message) -> None:
         self.events += 1
         self.last_event_at = time.monotonic()
+        if self._timestamp_unchecked:
+            self._check_timestamp(message)
         try:
             self.on_event(message)
         except Exception:  # noqa: BLE001 - a bug in a handler must not cost the connection
             self.handler_errors += 1
             log.exception("ami_event_handler_failed", ami_event=message.get("event"), uniqueid=message.get("uniqueid"))
+
+    def _check_timestamp(self, message: Message) -> None:
+        """Without `timestampevents` the handlers fall back to arrival times: the records are still
+        right, but a replay of the same events gives other times. Said once per connection."""
+        self._timestamp_unchecked = False
+        if message.get("Timestamp") is None:
+            log.warning("ami_events_without_timestamp", ami_event=message.get("Event"),
+                        hint="add `timestampevents = yes` to [general] in manager.conf, then `manager reload`")
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if self._lost is not None and not self._lost.done():
@@ -133,6 +144,7 @@ class AmiClient:
     async def _session(self) -> None:
         loop = asyncio.get_running_loop()
         self._lost = loop.create_future()
+        self._timestamp_unchecked = True
         _, protocol = await asyncio.wait_for(
             loop.create_connection(
                 lambda: StreamingAMIProtocol(self, self.wanted_events), self.cfg.host, self.cfg.port

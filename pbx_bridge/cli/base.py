@@ -9,7 +9,7 @@ from datetime import date, datetime
 import click
 
 from pbx_bridge import logs
-from pbx_bridge.config import DEFAULT_CONFIG_PATH, SECRET_ENV, Config, ConfigError, load_config
+from pbx_bridge.config import DEFAULT_CONFIG_PATH, SECRET_ENV, Config, ConfigError, load_config, secrets_of
 
 config_option = click.option(
     "-c", "--config", "config_path", envvar="PBX_BRIDGE_CONFIG", default=DEFAULT_CONFIG_PATH, show_default=True,
@@ -50,7 +50,8 @@ def run(config_path: str) -> None:
         )
         sys.exit(2)
     secret = cfg.ami.secret.get_secret_value()
-    logs.register_secret(secret)
+    for known in secrets_of(cfg):
+        logs.register_secret(known)
     logs.configure(cfg.logging.format, cfg.logging.level)
     from pbx_bridge.daemon import main as daemon_main
     from pbx_bridge.nuisance.file import ScreeningFileError

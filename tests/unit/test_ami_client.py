@@ -139,3 +139,37 @@ async def test_queue_add_answer_resolves_although_panoramisk_takes_it_for_a_list
     reply = await client.send_action({"Action": "QueueAdd", "Queue": "q", "Interface": "PJSIP/a"}, timeout=2)
     assert reply.success and reply.get("Message") == "Added interface to queue"
     await finish(stop, task)
+
+
+async def test_events_without_timestamp_are_warned_about_once_per_connection(fake):
+    from structlog.testing import capture_logs
+
+    stamped = JOIN.replace(b"Uniqueid: 1.1", b"Timestamp: 1700000000.123456\r\nUniqueid: 1.1")
+    events = []
+    with capture_logs() as logged:
+        client, stop, task = await run_client(fake, events)
+        await asyncio.wait_for(fake.logged_in.wait(), 5)
+        await fake.push(JOIN + JOIN + stamped)  # timestampevents off: no Timestamp header
+        await until(lambda: len(events) == 3)
+        fake.drop_all()  # a new connection is looked at again
+        await until(lambda: client.sessions == 2 and client.logged_in)
+        await fake.push(JOIN)
+        await until(lambda: len(events) == 4)
+        await finish(stop, task)
+    warnings = [e for e in logged if e["event"] == "ami_events_without_timestamp"]
+    assert len(warnings) == 2
+    assert "timestampevents = yes" in warnings[0]["hint"] and "manager.conf" in warnings[0]["hint"]
+
+
+async def test_events_with_timestamp_raise_no_warning(fake):
+    from structlog.testing import capture_logs
+
+    stamped = JOIN.replace(b"Uniqueid: 1.1", b"Timestamp: 1700000000.123456\r\nUniqueid: 1.1")
+    events = []
+    with capture_logs() as logged:
+        client, stop, task = await run_client(fake, events)
+        await asyncio.wait_for(fake.logged_in.wait(), 5)
+        await fake.push(stamped + JOIN)
+        await until(lambda: len(events) == 2)
+        await finish(stop, task)
+    assert not [e for e in logged if e["event"] == "ami_events_without_timestamp"]

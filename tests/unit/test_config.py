@@ -98,3 +98,16 @@ def test_realtime_queue_log_url_from_the_environment_and_checked(tmp_path):
     bad = write(tmp_path, "ami:\n  host: h\nreconcile:\n  realtime:\n    url: not a url\n", "bad.yaml")
     with pytest.raises(ConfigError, match=r":5: reconcile.realtime.url: .*not a database URL"):
         load_config(bad, env={})
+
+
+@pytest.mark.parametrize("key", ["store", "realtime"])
+def test_a_bad_database_url_is_refused_without_repeating_its_password(tmp_path, key):
+    bad_url = "asterisk:pw-never-echoed@db/ast"  # no scheme: not a URL SQLAlchemy can read
+    if key == "store":
+        text = f"ami:\n  host: h\nstore:\n  url: '{bad_url}'\n"
+    else:
+        text = f"ami:\n  host: h\nreconcile:\n  realtime:\n    url: '{bad_url}'\n"
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=r"url: not a database URL") as raised:
+        load_config(path, env={})
+    assert "pw-never-echoed" not in str(raised.value)

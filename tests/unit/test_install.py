@@ -222,3 +222,65 @@ def test_the_staged_virtualenv_runs_the_daemon_s_command(tmp_path):
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PBX_BRIDGE_AMI_SECRET": "x"})
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
+def test_the_ami_secret_is_on_no_command_line_the_install_runs(tmp_path):
+    """ps and /proc/PID/cmdline show every user the arguments of a running command."""
+    dest = tmp_path / "stage"
+    trace = tmp_path / "execve.trace"
+    env = {**os.environ, "DESTDIR": str(dest), "PBX_BRIDGE_INSTALL_SKIP_VENV": "1"}
+    env.pop("PBX_BRIDGE_INSTALL_ACCOUNTS", None)
+    for run in (1, 2):  # a first install (a new secret), then one over it (the kept secret is checked)
+        done = subprocess.run(["strace", "-f", "-qq", "-e", "trace=execve", "-s", "65536", "-o", f"{trace}.{run}",
+                               "bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr + done.stdout
+    secret = (dest / "etc/pbx-bridge/ami-secret").read_text().strip()
+    assert len(secret) == 32
+    for run in (1, 2):
+        commands = [line for line in Path(f"{trace}.{run}").read_text().splitlines() if "execve(" in line]
+        assert any('"install"' in line or "/install\"" in line for line in commands)  # the trace saw the commands
+        assert [line for line in commands if secret in line] == []
+
+
+def test_a_site_s_secret_with_sed_s_special_characters_is_written_as_it_is(tmp_path):
+    dest = tmp_path / "stage"
+    (dest / "etc/pbx-bridge").mkdir(parents=True)
+    odd = r"a|b&c\d/e$f*g[h]"
+    (dest / "etc/pbx-bridge/ami-secret").write_text(odd + "\n")
+    done = install(dest)
+    manager = (dest / "etc/asterisk/manager_pbx_bridge.conf").read_text()
+    assert f"\nsecret = {odd}\n" in manager
+    assert manager.replace(odd, "CHANGE-ME-pbx-bridge-secret") == (ROOT / "dialplan/manager_pbx_bridge.conf").read_text()
+    assert "differs from" not in done.stdout
+
+
+def test_the_drop_in_documented_next_to_the_store_url_opens_the_unit_to_a_remote_database(tmp_path):
+    """The unit allows loopback only; config.example.yaml's store section shows the way out."""
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("no systemd-analyze on this machine")
+    example = (ROOT / "config.example.yaml").read_text()
+    store = example[example.index("\nstore:"):example.index("\n  url:", example.index("\nstore:"))]
+    assert "systemctl edit pbx-bridge" in store
+    allow = [line.strip(" #").split()[0] for line in store.splitlines() if "IPAddressAllow=" in line
+             and line.strip(" #").startswith("IPAddressAllow=")]
+    assert len(allow) == 1
+    prefix = tmp_path / "venv"
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / "bin/pbx-bridge").write_text("#!/bin/sh\n")
+    (prefix / "bin/pbx-bridge").chmod(0o755)
+    dest = tmp_path / "stage"
+    install(dest, PREFIX=str(prefix))
+    units = dest / "etc/systemd/system"
+
+    def allow_list() -> str:
+        done = subprocess.run(["systemd-analyze", "security", "--offline=true", str(units / "pbx-bridge.service")],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "SYSTEMD_UNIT_PATH": f"{units}:"})
+        assert "ipaddress.conf" not in done.stderr, done.stderr  # the drop-in is understood
+        return next(line for line in done.stdout.splitlines() if "IP address allow list" in line)
+
+    assert "only localhost" in allow_list()
+    (units / "pbx-bridge.service.d").mkdir()
+    (units / "pbx-bridge.service.d/ipaddress.conf").write_text(f"[Service]\n{allow[0]}\n")
+    assert "non-localhost" in allow_list()
