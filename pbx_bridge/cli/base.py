@@ -9,7 +9,7 @@ from datetime import date, datetime
 import click
 
 from pbx_bridge import logs
-from pbx_bridge.config import DEFAULT_CONFIG_PATH, SECRET_ENV, Config, ConfigError, load_config
+from pbx_bridge.config import AGI_SECRET_ENV, DEFAULT_CONFIG_PATH, SECRET_ENV, Config, ConfigError, load_config
 
 config_option = click.option(
     "-c", "--config", "config_path", envvar="PBX_BRIDGE_CONFIG", default=DEFAULT_CONFIG_PATH, show_default=True,
@@ -49,8 +49,15 @@ def run(config_path: str) -> None:
             f"set ami.secret_file or the environment variable {SECRET_ENV}", err=True,
         )
         sys.exit(2)
+    if cfg.agi.secret is None:
+        click.echo(
+            f"pbx-bridge: config error: {config_path}: agi.secret: no FastAGI secret: "
+            f"set agi.secret_file or the environment variable {AGI_SECRET_ENV}", err=True,
+        )
+        sys.exit(2)
     secret = cfg.ami.secret.get_secret_value()
     logs.register_secret(secret)
+    logs.register_secret(cfg.agi.secret.get_secret_value())
     logs.configure(cfg.logging.format, cfg.logging.level)
     from pbx_bridge.daemon import main as daemon_main
     from pbx_bridge.nuisance.file import ScreeningFileError
