@@ -30,7 +30,7 @@ from pbx_bridge import logs  # noqa: E402
 from pbx_bridge.agi.routes import all_routes  # noqa: E402
 from pbx_bridge.agi.server import FastAgiServer  # noqa: E402
 from pbx_bridge.config import load_config  # noqa: E402
-from tests.support.agi_peer import AgiPeer  # noqa: E402
+from tests.support.agi_peer import AGI_SECRET, AgiPeer  # noqa: E402
 
 SCRIPT = ROOT / "agi_scripts" / "ring_twice.py"
 EXPECTED = ["SET VARIABLE PBXB_RING_TIMEOUT 6", "SET VARIABLE PBXB_RING_TWICE ok"]
@@ -48,7 +48,8 @@ async def classic_call(env: dict[str, str]) -> list[str]:
 
 
 async def fast_call(host: str, port: int) -> list[str]:
-    return await AgiPeer.fastagi("ring_twice", ["agent"], host, port).call_fastagi(host, port)
+    secret = os.environ.get("PBX_BRIDGE_AGI_SECRET", AGI_SECRET)  # --fastagi: the daemon's secret
+    return await AgiPeer.fastagi("ring_twice", ["agent"], host, port, secret=secret).call_fastagi(host, port)
 
 
 async def measure(call, n: int, concurrency: int) -> tuple[float, list[float]]:
@@ -88,7 +89,8 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config_path = Path(tmp) / "config.yaml"
         config_path.write_text("ami:\n  host: 127.0.0.1\nagi:\n  port: 0\n", encoding="utf-8")
-        env = {**os.environ, "PBX_BRIDGE_CONFIG": str(config_path), "PBX_BRIDGE_AMI_SECRET": "x"}
+        env = {**os.environ, "PBX_BRIDGE_CONFIG": str(config_path), "PBX_BRIDGE_AMI_SECRET": "x",
+               "PBX_BRIDGE_AGI_SECRET": os.environ.get("PBX_BRIDGE_AGI_SECRET", AGI_SECRET)}
 
         if args.skip != "fastagi":
             server_task = None

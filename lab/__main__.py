@@ -40,6 +40,7 @@ def main(argv=None):
         print(f"lab up in {lab.start_seconds:.1f}s: AMI {lab.ami_host}:{lab.ami_port} "
               f"user {lab.ami_user}/{lab.ami_secret} (filtered), "
               f"{lab.raw_user}/{lab.raw_secret} (unfiltered); SIP udp 127.0.0.1:5060; "
+              f"FastAGI secret {lab.agi_secret} (PBX_BRIDGE_AGI_SECRET); "
               f"queue_log {lab.queue_log_path}")
     elif a.cmd == "stop":
         lab.stop()

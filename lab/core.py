@@ -50,6 +50,8 @@ class Lab:
     # lab-only user: same rights, no event filter (drives traffic, records raw streams)
     raw_user = "pbx-lab-raw"
     raw_secret = "pbx-lab-raw-secret"
+    # the FastAGI secret of lab/conf/pbx_bridge_agi_secret.conf (PBXB_AGI_SECRET in [globals])
+    agi_secret = "pbx-lab-agi-secret"
     sip_host = "127.0.0.1"
     sip_port = 5060
 

@@ -7,6 +7,7 @@ the person reading it is an admin with the YAML open in an editor, not a Python 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -14,7 +15,8 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator,
+                      model_validator)
 
 from pbx_bridge.agents.settings import AgentsConfig
 from pbx_bridge.nuisance.settings import NuisanceConfig
@@ -23,6 +25,7 @@ from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.yaml_errors import format_validation_error, node_line, read_yaml
 
 SECRET_ENV = "PBX_BRIDGE_AMI_SECRET"
+AGI_SECRET_ENV = "PBX_BRIDGE_AGI_SECRET"
 STORE_URL_ENV = "PBX_BRIDGE_STORE_URL"
 MQTT_PASSWORD_ENV = "PBX_BRIDGE_MQTT_PASSWORD"
 QUEUE_LOG_URL_ENV = "PBX_BRIDGE_QUEUE_LOG_URL"
@@ -68,12 +71,26 @@ class AmiConfig(_Strict):
         return self
 
 
+AGI_SECRET_MAX_FILE = 4096
+
+
 class AgiConfig(_Strict):
     host: str
     port: int = Field(ge=0, le=65535, description="0: any free port (tests)")
     header_timeout: float = Field(gt=0, le=60)
     command_timeout: float = Field(gt=0, le=600)
     max_sessions: int = Field(ge=1, le=10_000)
+    # What the dialplan sends in every AGI URL (?auth=...): a session without it is refused.
+    secret: SecretStr | None = None
+    secret_file: Path | None = None
+
+    @field_validator("secret")
+    @classmethod
+    def _fits_an_agi_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # It rides in the dialplan's AGI() arguments and a URL query: no comma, &, ;, space, $.
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{16,256}", value.get_secret_value()):
+            raise ValueError("16 to 256 letters, digits or . _ ~ - (it goes into the dialplan's AGI URLs)")
+        return value
 
 
 def _database_url(value: str) -> str:
@@ -249,6 +266,34 @@ def _resolve_secret(data: dict, path: str, root: yaml.Node | None, env: dict[str
             raise ConfigError(f"{path}:{line}: ami.secret_file: cannot read {secret_path}: {exc.strerror}") from exc
 
 
+def _resolve_agi_secret(data: dict, path: str, root: yaml.Node | None, env: dict[str, str]) -> None:
+    """The FastAGI secret: the environment wins over agi.secret_file (read at most 4 KiB)."""
+    agi = data.get("agi")
+    if env.get(AGI_SECRET_ENV):
+        if not isinstance(agi, dict):
+            agi = data["agi"] = {}
+        agi["secret"] = env[AGI_SECRET_ENV]
+        return
+    if not isinstance(agi, dict) or not agi.get("secret_file") or agi.get("secret"):
+        return
+    secret_path = Path(str(agi["secret_file"]))
+
+    def refuse(problem: str) -> ConfigError:
+        return ConfigError(f"{path}:{node_line(root, ('agi', 'secret_file'))}: agi.secret_file: {secret_path}: {problem}")
+
+    try:
+        with secret_path.open("rb") as handle:
+            raw = handle.read(AGI_SECRET_MAX_FILE + 1)
+    except OSError as exc:
+        raise refuse(f"cannot read it: {exc.strerror}") from exc
+    if len(raw) > AGI_SECRET_MAX_FILE:
+        raise refuse(f"longer than {AGI_SECRET_MAX_FILE} bytes: not a secret file")
+    secret = raw.decode("utf-8", "replace").strip()
+    if not secret:
+        raise refuse("empty")
+    agi["secret"] = secret
+
+
 def _url_passwords(url: str | None) -> list[str]:
     """The password of a database URL as the daemon uses it and as it is written (%-quoted)."""
     from urllib.parse import urlsplit
@@ -275,6 +320,7 @@ def secrets_of(cfg: Config, env: dict[str, str] | None = None) -> list[str]:
     env = dict(os.environ if env is None else env)
     found = [
         cfg.ami.secret.get_secret_value() if cfg.ami.secret is not None else None,
+        cfg.agi.secret.get_secret_value() if cfg.agi.secret is not None else None,
         *_url_passwords(cfg.store.url),
         env.get(MQTT_PASSWORD_ENV),
         *(_url_passwords(cfg.reconcile.realtime.url) if cfg.reconcile.realtime is not None else []),
@@ -287,6 +333,7 @@ def load_config(path: str, env: dict[str, str] | None = None) -> Config:
     env = dict(os.environ if env is None else env)
     data, root = _read_yaml(path)
     _resolve_secret(data, path, root, env)
+    _resolve_agi_secret(data, path, root, env)
     if env.get(STORE_URL_ENV):
         data = _deep_merge(data, {"store": {"url": env[STORE_URL_ENV]}})
     if env.get(QUEUE_LOG_URL_ENV) and isinstance((data.get("reconcile") or {}).get("realtime"), dict):

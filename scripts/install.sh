@@ -16,7 +16,7 @@
 #                   configuration, the AMI secret, the data, the Asterisk snippets and the user
 #
 # A file the site may have edited is never replaced: /etc/pbx-bridge/{config,rota}.yaml, the AMI
-# secret, /etc/asterisk/*_pbx_bridge.conf. The shipped versions are always in
+# and FastAGI secrets, /etc/asterisk/*_pbx_bridge.conf. The shipped versions are always in
 # /usr/share/doc/pbx-bridge/ to compare with. Running it again upgrades the package in place.
 set -euo pipefail
 # The virtualenv and the shared directories must be readable by the daemon's user and Asterisk,
@@ -88,7 +88,7 @@ uninstall() {
     rm -rf -- "$DESTDIR$DOC"
     if systemd_running; then systemctl daemon-reload; fi
     say "removed the unit, the AGI script and the docs"
-    say "kept: $ETC (configuration, AMI secret), $STATE (the data), $ASTERISK_ETC/*_pbx_bridge.conf"
+    say "kept: $ETC (configuration, AMI and FastAGI secrets), $STATE (the data), $ASTERISK_ETC/*pbx_bridge*.conf"
     say "      (remove the #include lines first), and the user $NAME"
 }
 
@@ -247,6 +247,55 @@ done
 if [ -e "$DESTDIR$ASTERISK_ETC/manager_pbx_bridge.conf" ] \
     && ! has_text "secret = $secret" < "$DESTDIR$ASTERISK_ETC/manager_pbx_bridge.conf"; then
     note "the secret in $ASTERISK_ETC/manager_pbx_bridge.conf differs from $ETC/ami-secret: make them the same"
+fi
+
+# --- the FastAGI secret ---------------------------------------------------------------------------
+# One random secret, two copies: the daemon's ($ETC/agi-secret, root:pbx-bridge) and Asterisk's
+# (pbx_bridge_agi_secret.conf, readable by Asterisk only), the line the site #includes inside its
+# [globals]; the dialplan sends it with every AGI call. Only bash builtins (read, printf, [) ever
+# hold it: it is never an argument of a command, where ps or /proc/*/cmdline would show it.
+AGI_SECRET_FILE=$ETC/agi-secret
+AGI_SECRET_CONF=$ASTERISK_ETC/pbx_bridge_agi_secret.conf
+install_agi_secret() {
+    local daemon=$DESTDIR$AGI_SECRET_FILE conf=$DESTDIR$AGI_SECRET_CONF agi_secret="" line=""
+    if [ -s "$daemon" ]; then
+        IFS= read -r agi_secret < "$daemon" || true
+        note "kept $AGI_SECRET_FILE"
+    elif [ -e "$conf" ]; then
+        while IFS= read -r line || [ -n "$line" ]; do
+            case "$line" in PBXB_AGI_SECRET=*) agi_secret=${line#PBXB_AGI_SECRET=} ;; esac
+        done < "$conf"
+    fi
+    if [ ! -s "$daemon" ]; then
+        if [ -z "$agi_secret" ]; then
+            agi_secret=$(LC_ALL=C tr -dc 'A-Za-z0-9' < /dev/urandom | head -c 32 || true)
+            [ ${#agi_secret} -eq 32 ] || die "could not make a FastAGI secret from /dev/urandom"
+        fi
+        (umask 077 && printf '%s\n' "$agi_secret" > "$daemon")
+        chmod 0640 "$daemon"
+        own "root:$NAME" "$daemon"
+        say "installed $AGI_SECRET_FILE (the FastAGI secret, also in $AGI_SECRET_CONF)"
+    fi
+    if [ -e "$conf" ]; then
+        local same=no
+        while IFS= read -r line || [ -n "$line" ]; do
+            if [ "$line" = "PBXB_AGI_SECRET=$agi_secret" ]; then same=yes; fi
+        done < "$conf"
+        [ "$same" = yes ] || note "the secret in $AGI_SECRET_CONF differs from $AGI_SECRET_FILE: make them the same"
+        return 0
+    fi
+    (umask 077 && printf '%s\n' \
+        "; pbx-bridge: the FastAGI secret (make install). Include this file INSIDE the [globals] section" \
+        "; of extensions.conf; the daemon has the same secret in $AGI_SECRET_FILE." \
+        "PBXB_AGI_SECRET=$agi_secret" > "$conf")
+    chmod 0640 "$conf"
+    own "$asterisk_owner" "$conf"
+    say "installed $AGI_SECRET_CONF (readable by Asterisk only)"
+}
+install_agi_secret
+includes+=("$ASTERISK_ETC/extensions.conf, INSIDE [globals]:  #include $(basename "$AGI_SECRET_CONF")")
+if [ -e "$DESTDIR$ETC/config.yaml" ] && ! grep -qF "$AGI_SECRET_FILE" "$DESTDIR$ETC/config.yaml"; then
+    note "$ETC/config.yaml has no agi.secret_file: add 'secret_file: $AGI_SECRET_FILE' under agi: (the daemon refuses to start without a FastAGI secret)"
 fi
 
 # --- classic AGI script and docs ----------------------------------------------------------------

@@ -5,11 +5,18 @@ connection closed before its header and breaks plain-function routes on Python 3
 session is bounded: a header timeout, a command timeout, a write (drain) timeout for a client that
 stops reading, a size limit on the header, and a cap on concurrent sessions. One client can waste
 at most its own session, never the loop.
+
+Every session must carry the secret the dialplan puts in its AGI URL
+(`agi://127.0.0.1:4573/ring_twice?auth=${PBXB_AGI_SECRET},inbound`): loopback is not a boundary
+between the PBX and the host's other local users, and a session without the secret is closed
+before any route runs (docs/security.md, "FastAGI authentication").
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -130,6 +137,22 @@ class AgiSession:
 
 Route = Callable[[AgiSession], Awaitable[None]]
 
+AUTH_PARAM = "auth"
+
+
+def offered_secret(network_script: str) -> bytes | None:
+    """The one `auth=` value in the script's query, or None (absent, or given twice)."""
+    _, _, query = network_script.partition("?")
+    values = [value for key, _, value in (part.partition("=") for part in query.split("&")) if key == AUTH_PARAM]
+    return values[0].encode("utf-8", "replace") if len(values) == 1 else None
+
+
+def secret_matches(offered: bytes | None, expected: bytes) -> bool:
+    """Constant time, whatever the offered length: the digests are compared, not the values."""
+    if offered is None:
+        return False
+    return hmac.compare_digest(hashlib.sha256(offered).digest(), hashlib.sha256(expected).digest())
+
 
 async def read_header(reader: asyncio.StreamReader, timeout: float) -> dict[str, str]:
     """The agi_* block up to its blank line, within `timeout` in total."""
@@ -158,7 +181,10 @@ async def read_header(reader: asyncio.StreamReader, timeout: float) -> dict[str,
 
 class FastAgiServer:
     def __init__(self, cfg: AgiConfig, routes: dict[str, Route]) -> None:
+        if cfg.secret is None:
+            raise ValueError("a FastAGI server without agi.secret would answer every local process")
         self.cfg = cfg
+        self._secret = cfg.secret.get_secret_value().encode()
         self.routes = routes
         self.slots = asyncio.Semaphore(cfg.max_sessions)
         self.active: set[asyncio.Task] = set()
@@ -166,13 +192,15 @@ class FastAgiServer:
         self.rejected = 0
         self.malformed = 0
         self.failed = 0
+        self.unauthenticated = 0
         self.listening = False
         self.port = cfg.port
         self._ids = itertools.count(1)
 
     def health(self) -> dict:
         return {"listening": self.listening, "active": len(self.active), "served": self.served,
-                "rejected": self.rejected, "malformed": self.malformed, "failed": self.failed}
+                "rejected": self.rejected, "malformed": self.malformed, "failed": self.failed,
+                "unauthenticated": self.unauthenticated}
 
     async def run(self) -> None:
         # A backlog below max_sessions drops SYNs in a burst, and the kernel retries them a full second
@@ -219,11 +247,20 @@ class FastAgiServer:
                 log.debug("fastagi_bad_header", error=repr(exc)[:120])
                 return
             session = AgiSession(headers, reader, writer, self.cfg)
+            # agi_network_script and agi_request carry the secret: only the bare script name is logged.
+            script = session.script[:60]
+            offered = offered_secret(headers.get("agi_network_script", ""))
+            if not secret_matches(offered, self._secret):
+                self.unauthenticated += 1
+                reason = "no secret" if offered is None else "wrong secret"
+                log.warning("fastagi_unauthenticated", agi_script=script, reason=reason,
+                            unauthenticated=self.unauthenticated)
+                return
             route = self.routes.get(session.script)
-            with structlog.contextvars.bound_contextvars(uniqueid=headers.get("agi_uniqueid"), agi_script=session.script):
+            with structlog.contextvars.bound_contextvars(uniqueid=headers.get("agi_uniqueid"), agi_script=script):
                 if route is None:
                     self.failed += 1
-                    log.warning("fastagi_unknown_script", request=headers.get("agi_request"))
+                    log.warning("fastagi_unknown_script")
                     return
                 try:
                     await route(session)

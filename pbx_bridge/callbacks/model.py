@@ -48,15 +48,19 @@ def usable_number(raw: str | None) -> str | None:
 
 def offer_answer(enabled: bool, waited_s: float | None, offer_after: float, number: str | None) -> str:
     """What pressing 1 gets: `accepted`, or the caller goes back into the queue (`disabled`,
-    `early`: before the offer was made, `anonymous`: no number to call; told so politely).
+    `unknown`: the daemon never saw the call join, `early`: before the offer was made,
+    `anonymous`: no number to call; told so politely).
 
-    An early press is checked first: a caller who was not offered anything yet is put back
-    quietly, whoever they are. A wait the daemon does not know (it restarted while the caller
-    waited) is not held against the caller.
+    A wait the daemon does not know is refused like an early press: a request is only stored
+    for a call the daemon saw join a queue, so a session that names a call nobody queued (a
+    forged one, or one from before a restart) cannot fill the CALL BACK list. An early press is
+    checked before the number: a caller who was not offered anything yet is put back quietly.
     """
     if not enabled:
         return "disabled"
-    if waited_s is not None and waited_s < offer_after:
+    if waited_s is None:
+        return "unknown"
+    if waited_s < offer_after:
         return "early"
     if number is None:
         return "anonymous"

@@ -4,7 +4,9 @@
 where app_queue sent the caller with the position they left (QUEUEPOSITION). The route answers
 in the channel variable PBXB_CALLBACK, and the dialplan acts on it:
 - `accepted`: the request is stored (committed) before the caller hears the confirmation;
-- `early` (pressed before `offer_after`), `anonymous` (no number to call), `disabled`, `error`:
+- `early` (pressed before `offer_after`), `unknown` (the call tracker never saw this call join:
+  its wait is unknown, e.g. the daemon restarted meanwhile), `anonymous` (no number to call),
+  `disabled`, `error`:
   the caller goes back into the queue at the same position, with what is left of their max
   wait in PBXB_REQUEUE_MAXWAIT. The wait counts from the call's first join, so an early press
   does not restart the caller's clock.

@@ -9,7 +9,7 @@ from datetime import date, datetime
 import click
 
 from pbx_bridge import logs
-from pbx_bridge.config import DEFAULT_CONFIG_PATH, SECRET_ENV, Config, ConfigError, load_config, secrets_of
+from pbx_bridge.config import AGI_SECRET_ENV, DEFAULT_CONFIG_PATH, SECRET_ENV, Config, ConfigError, load_config, secrets_of
 
 config_option = click.option(
     "-c", "--config", "config_path", envvar="PBX_BRIDGE_CONFIG", default=DEFAULT_CONFIG_PATH, show_default=True,
@@ -47,6 +47,12 @@ def run(config_path: str) -> None:
         click.echo(
             f"pbx-bridge: config error: {config_path}: ami.secret: no AMI secret: "
             f"set ami.secret_file or the environment variable {SECRET_ENV}", err=True,
+        )
+        sys.exit(2)
+    if cfg.agi.secret is None:
+        click.echo(
+            f"pbx-bridge: config error: {config_path}: agi.secret: no FastAGI secret: "
+            f"set agi.secret_file or the environment variable {AGI_SECRET_ENV}", err=True,
         )
         sys.exit(2)
     secret = cfg.ami.secret.get_secret_value()

@@ -21,6 +21,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
+# The lab's FastAGI secret (lab/conf/pbx_bridge_agi_secret.conf); unit tests' servers use it too.
+AGI_SECRET = "pbx-lab-agi-secret"
 NOT_PERMITTED = "511 Command Not Permitted on a dead channel or intercepted"
 INVALID = "510 Invalid or unknown command"
 
@@ -74,7 +76,11 @@ class AgiPeer:
     dead: bool = False
 
     @classmethod
-    def fastagi(cls, script: str, args: list[str], host: str = "127.0.0.1", port: int = 4573, **kw) -> "AgiPeer":
+    def fastagi(cls, script: str, args: list[str], host: str = "127.0.0.1", port: int = 4573,
+                secret: str | None = AGI_SECRET, **kw) -> "AgiPeer":
+        """As the shipped dialplan calls it: `agi://host:port/script?auth=<secret>` (secret None: bare)."""
+        if secret is not None:
+            script = f"{script}?auth={secret}"
         return cls(args=args, network_script=script, request=f"agi://{host}:{port}/{script}", **kw)
 
     def header(self) -> bytes:

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import yaml
 
+from tests.support.agi_peer import AGI_SECRET
+
 
 class DaemonProcess:
     running: list["DaemonProcess"] = []  # stopped by the integration conftest after each test
 
     def __init__(self, workdir: Path, store_url: str, pbx: str = "pbx1", secret: str = "pbx-lab-secret",
-                 **overrides) -> None:
+                 agi_secret: str = AGI_SECRET, **overrides) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = self.workdir / f"{pbx}.yaml"
@@ -39,7 +41,7 @@ class DaemonProcess:
         for key, value in overrides.items():
             config.setdefault(key, {}).update(value)
         self.config_path.write_text(yaml.safe_dump(config, allow_unicode=True))
-        self.env = dict(os.environ, PBX_BRIDGE_AMI_SECRET=secret)
+        self.env = dict(os.environ, PBX_BRIDGE_AMI_SECRET=secret, PBX_BRIDGE_AGI_SECRET=agi_secret)
         self.proc: subprocess.Popen | None = None
         self.secret = secret
 

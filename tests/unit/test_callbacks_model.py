@@ -28,8 +28,14 @@ def test_pressing_1_before_the_offer_puts_the_caller_back_whoever_they_are():
     assert model.offer_answer(True, 30, 60, None) == "early"
     assert model.offer_answer(True, 61, 60, None) == "anonymous"
     assert model.offer_answer(True, 61, 60, "13800138000") == "accepted"
-    assert model.offer_answer(True, None, 60, "13800138000") == "accepted", "an unknown wait is not held against"
     assert model.offer_answer(False, 600, 60, "13800138000") == "disabled"
+
+
+def test_a_press_whose_wait_is_unknown_is_refused_whoever_calls():
+    """No join seen (a forged session, a call from before a restart): never a request."""
+    assert model.offer_answer(True, None, 60, "13800138000") == "unknown"
+    assert model.offer_answer(True, None, 0, "13800138000") == "unknown"
+    assert model.offer_answer(True, None, 60, None) == "unknown"
 
 
 def member(name, status="1", paused="0", incall="0", lastcall="0", wrapup="0"):

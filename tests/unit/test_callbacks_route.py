@@ -11,7 +11,7 @@ from pbx_bridge.callbacks.routes import callback_request
 from pbx_bridge.config import AgiConfig, CallbacksConfig
 from pbx_bridge.store.engine import async_engine
 from pbx_bridge.store.migrate import upgrade
-from tests.support.agi_peer import AgiPeer
+from tests.support.agi_peer import AGI_SECRET, AgiPeer
 
 CFG = CallbacksConfig(enabled=True, offer_after=60, idle_after=10, retry_after=300, max_attempts=3, dial_timeout=30,
                       poll_interval=3, max_parallel=2, customer_context="pbx-bridge-callback-customer")
@@ -27,7 +27,7 @@ async def serve(sqlite_url):
     async def start(joins: dict, cfg=CFG, clock=lambda: NOW, store_engine=None):
         route = callback_request(cfg, "pbx1", store_engine or engine, joins.get, clock)
         server = FastAgiServer(AgiConfig(host="127.0.0.1", port=0, header_timeout=1, command_timeout=2,
-                                         max_sessions=5), {"callback_request": route})
+                                         max_sessions=5, secret=AGI_SECRET), {"callback_request": route})
         task = asyncio.create_task(server.run())
         running.append(task)
         while not server.listening:
@@ -81,8 +81,8 @@ async def test_disabled_and_a_store_that_is_down_put_the_caller_back(serve, tmp_
     port = await start({}, cfg=CFG.model_copy(update={"enabled": False}))
     assert (await press_1(port))["PBXB_CALLBACK"] == "disabled"
     broken = async_engine(f"sqlite:///{tmp_path}/no-tables.db")
-    port = await start({}, store_engine=broken)
-    assert await press_1(port) == {"PBXB_REQUEUE_MAXWAIT": "600", "PBXB_CALLBACK": "error"}
+    port = await start({"1795000000.2": NOW - 75}, store_engine=broken)
+    assert await press_1(port) == {"PBXB_REQUEUE_MAXWAIT": "525", "PBXB_CALLBACK": "error"}
     await broken.dispose()
     assert await store.open_requests(engine, "pbx1") == []
 
@@ -93,3 +93,12 @@ async def test_pressing_again_from_the_same_number_keeps_one_request(serve):
     assert (await press_1(port, uniqueid="a"))["PBXB_CALLBACK"] == "accepted"
     assert (await press_1(port, uniqueid="b"))["PBXB_CALLBACK"] == "accepted"
     assert len(await store.open_requests(engine, "pbx1")) == 1
+
+
+async def test_a_press_from_a_call_the_tracker_never_saw_join_stores_nothing(serve):
+    """A wait of unknown length (a forged session, a call from before a restart) is refused:
+    the caller goes back into the queue with their whole max wait, and the list stays empty."""
+    engine, start = serve
+    port = await start({"1795000000.9": NOW - 300})
+    assert await press_1(port, uniqueid="1795000000.2") == {"PBXB_REQUEUE_MAXWAIT": "600", "PBXB_CALLBACK": "unknown"}
+    assert await store.open_requests(engine, "pbx1") == []

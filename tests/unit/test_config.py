@@ -12,7 +12,8 @@ def write(tmp_path, text, name="config.yaml"):
 
 
 def test_example_config_is_valid(tmp_path):
-    cfg = load_config("config.example.yaml", env={"PBX_BRIDGE_AMI_SECRET": "s3cret"})
+    cfg = load_config("config.example.yaml", env={"PBX_BRIDGE_AMI_SECRET": "s3cret",
+                                                  "PBX_BRIDGE_AGI_SECRET": "agi-secret-of-16-chars"})
     assert cfg.ami.host == "127.0.0.1"
     assert cfg.ami.secret.get_secret_value() == "s3cret"
     assert cfg.store.url.startswith("sqlite:")

@@ -9,15 +9,18 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from pbx_bridge.agi.routes import all_routes
 from pbx_bridge.agi.server import AgiProtocolError, FastAgiServer, parse_reply, read_header
 from pbx_bridge.config import AgiConfig, load_config
+from tests.support.agi_peer import AGI_SECRET
 
 HEADER = (
-    "agi_network: yes\nagi_network_script: ring_twice\nagi_request: agi://127.0.0.1/ring_twice\n"
+    f"agi_network: yes\nagi_network_script: ring_twice?auth={AGI_SECRET}\n"
+    f"agi_request: agi://127.0.0.1/ring_twice?auth={AGI_SECRET}\n"
     "agi_channel: Local/201@pbx-bridge-agents-00000001;2\nagi_uniqueid: 1795459879.2\nagi_arg_1: {role}\n\n"
 )
 
 
 def agi_config(**over):
-    values = dict(host="127.0.0.1", port=0, header_timeout=0.5, command_timeout=1.0, max_sessions=50)
+    values = dict(host="127.0.0.1", port=0, header_timeout=0.5, command_timeout=1.0, max_sessions=50,
+                  secret=AGI_SECRET)
     values.update(over)
     return AgiConfig(**values)
 

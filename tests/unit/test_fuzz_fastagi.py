@@ -22,7 +22,7 @@ from structlog.testing import capture_logs
 from pbx_bridge.agi.routes import all_routes
 from pbx_bridge.agi.server import MAX_HEADER_LINES, MAX_LINE, FastAgiServer
 from pbx_bridge.config import AgiConfig, load_config
-from tests.support.agi_peer import AgiPeer
+from tests.support.agi_peer import AGI_SECRET, AgiPeer
 from tests.support.fuzzing import fuzz_settings
 
 LIVENESS_S = 10  # far above any configured timeout here: only a session that never ends reaches it
@@ -39,7 +39,8 @@ def routes(tmp_path_factory):
 
 @contextlib.asynccontextmanager
 async def serving(routes, **over):
-    values = dict(host="127.0.0.1", port=0, header_timeout=0.25, command_timeout=0.25, max_sessions=20)
+    values = dict(host="127.0.0.1", port=0, header_timeout=0.25, command_timeout=0.25, max_sessions=20,
+                  secret=AGI_SECRET)
     values.update(over)
     server = FastAgiServer(AgiConfig(**values), routes)
     task = asyncio.create_task(server.run(), name="fastagi-under-fuzz")
@@ -55,7 +56,7 @@ async def serving(routes, **over):
 
 
 def ended(server) -> int:
-    return server.served + server.failed + server.malformed + server.rejected
+    return server.served + server.failed + server.malformed + server.rejected + server.unauthenticated
 
 
 async def settled(server, connections: int) -> None:

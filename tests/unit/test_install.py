@@ -16,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "install.sh"
 SNIPPETS = sorted(p.name for p in (ROOT / "dialplan").glob("*_pbx_bridge.conf"))
+AGI_SECRET_CONF = "pbx_bridge_agi_secret.conf"  # written by install.sh, not shipped
 
 
 def install(destdir: Path, *args: str, skip_venv: bool = True, **env: str) -> subprocess.CompletedProcess:
@@ -47,10 +48,10 @@ def test_the_staged_tree_has_everything_in_place(staged):
     assert mode(etc) == 0o750
     assert (etc / "config.yaml").read_text() == (ROOT / "config.example.yaml").read_text()
     assert (etc / "rota.yaml").read_text() == (ROOT / "rota.example.yaml").read_text()
-    for name in ("config.yaml", "rota.yaml", "ami-secret"):
+    for name in ("config.yaml", "rota.yaml", "ami-secret", "agi-secret"):
         assert mode(etc / name) == 0o640, name
     assert mode(dest / "var/lib/pbx-bridge") == 0o750
-    assert sorted(p.name for p in (dest / "etc/asterisk").iterdir()) == SNIPPETS
+    assert sorted(p.name for p in (dest / "etc/asterisk").iterdir()) == sorted([*SNIPPETS, AGI_SECRET_CONF])
     assert all(mode(p) == 0o640 for p in (dest / "etc/asterisk").iterdir())
     unit = dest / "etc/systemd/system/pbx-bridge.service"
     assert unit.read_text() == (ROOT / "systemd/pbx-bridge.service").read_text() and mode(unit) == 0o644
@@ -75,6 +76,53 @@ def test_the_ami_secret_is_random_and_the_same_on_both_sides(tmp_path):
         assert f"secret = {secret}\n" in manager and "CHANGE-ME" not in manager
         secrets.append(secret)
     assert secrets[0] != secrets[1]
+
+
+def agi_secrets(dest: Path) -> tuple[str, list[str]]:
+    """The daemon's copy, and the non-comment lines of Asterisk's [globals] include."""
+    conf = (dest / "etc/asterisk" / AGI_SECRET_CONF).read_text().splitlines()
+    return (dest / "etc/pbx-bridge/agi-secret").read_text().strip(), [line for line in conf if not line.startswith(";")]
+
+
+def test_the_fastagi_secret_is_random_the_same_on_both_sides_and_shown_to_nobody(tmp_path):
+    secrets = []
+    for n in (1, 2):
+        dest = tmp_path / f"stage{n}"
+        done = install(dest)
+        secret, globals_lines = agi_secrets(dest)
+        assert len(secret) == 32 and secret.isalnum()
+        assert globals_lines == [f"PBXB_AGI_SECRET={secret}"], "one line for the site's [globals]"
+        assert mode(dest / "etc/asterisk" / AGI_SECRET_CONF) == 0o640
+        assert mode(dest / "etc/pbx-bridge/agi-secret") == 0o640
+        assert f"/etc/asterisk/extensions.conf, INSIDE [globals]:  #include {AGI_SECRET_CONF}" in done.stdout
+        assert secret not in done.stdout + done.stderr
+        secrets.append(secret)
+    assert secrets[0] != secrets[1]
+    assert secrets[0] != (tmp_path / "stage1/etc/pbx-bridge/ami-secret").read_text().strip()
+
+
+def test_a_second_install_keeps_both_fastagi_secrets_and_restores_a_missing_side(staged):
+    dest, _ = staged
+    secret, _ = agi_secrets(dest)
+    done = install(dest)
+    assert agi_secrets(dest) == (secret, [f"PBXB_AGI_SECRET={secret}"]) and "differs" not in done.stdout
+    (dest / "etc/asterisk" / AGI_SECRET_CONF).unlink()
+    install(dest)
+    assert agi_secrets(dest) == (secret, [f"PBXB_AGI_SECRET={secret}"]), "Asterisk's side from the daemon's"
+    (dest / "etc/pbx-bridge/agi-secret").unlink()
+    install(dest)
+    assert agi_secrets(dest) == (secret, [f"PBXB_AGI_SECRET={secret}"]), "the daemon's side from Asterisk's"
+    (dest / "etc/pbx-bridge/agi-secret").write_text("the-site-changed-this-one\n")
+    done = install(dest)
+    assert f"the secret in /etc/asterisk/{AGI_SECRET_CONF} differs from /etc/pbx-bridge/agi-secret" in done.stdout
+    assert (dest / "etc/pbx-bridge/agi-secret").read_text() == "the-site-changed-this-one\n"
+
+
+def test_a_kept_config_without_the_agi_secret_file_is_pointed_out(staged):
+    dest, _ = staged
+    (dest / "etc/pbx-bridge/config.yaml").write_text("ami:\n  host: 127.0.0.1\n")
+    done = install(dest)
+    assert "/etc/pbx-bridge/config.yaml has no agi.secret_file" in done.stdout
 
 
 def test_a_second_install_keeps_the_site_s_files(staged):
@@ -173,12 +221,14 @@ def test_the_user_and_the_ownership_on_a_host(tmp_path, asterisk_group):
     assert ("usermod --append --groups asterisk pbx-bridge" in calls) == asterisk_group
     chowns = {line.split()[2]: line.split()[1] for line in calls if line.startswith("chown ")}
     assert chowns[f"{dest}/etc/pbx-bridge"] == "root:pbx-bridge"
-    for name in ("config.yaml", "rota.yaml", "ami-secret"):
+    for name in ("config.yaml", "rota.yaml", "ami-secret", "agi-secret"):
         assert chowns[f"{dest}/etc/pbx-bridge/{name}"] == "root:pbx-bridge"
     assert chowns[f"{dest}/var/lib/pbx-bridge"] == "pbx-bridge:pbx-bridge"
     group = "asterisk" if asterisk_group else "root"
-    for snippet in SNIPPETS:
+    for snippet in [*SNIPPETS, AGI_SECRET_CONF]:
         assert chowns[f"{dest}/etc/asterisk/{snippet}"] == f"root:{group}"
+    agi_secret, _ = agi_secrets(dest)
+    assert agi_secret not in log.read_text(), "the FastAGI secret is never a command's argument"
     assert not [line for line in calls if line.startswith("systemctl")], "no daemon-reload under DESTDIR"
 
 
@@ -220,7 +270,7 @@ def test_the_staged_virtualenv_runs_the_daemon_s_command(tmp_path):
     done = subprocess.run([str(venv / "bin/python"), "-m", "pbx_bridge", "config", "check", "-c",
                            str(dest / "etc/pbx-bridge/config.yaml")],
                           capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PBX_BRIDGE_AMI_SECRET": "x"})
+                          env={**os.environ, "PBX_BRIDGE_AMI_SECRET": "x", "PBX_BRIDGE_AGI_SECRET": "x" * 16})
     assert done.returncode == 0, done.stderr
 
 

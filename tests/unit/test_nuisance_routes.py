@@ -19,7 +19,7 @@ from pbx_bridge.nuisance.settings import NuisanceConfig
 from pbx_bridge.store.engine import async_engine, sync_engine
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.store.writer import StoreWriter
-from tests.support.agi_peer import AgiPeer
+from tests.support.agi_peer import AGI_SECRET, AgiPeer
 
 CALLER = "Local/s@pbx-bridge-inbound-00000007;2"
 AGENT = "PJSIP/agent301-0000000a"
@@ -55,7 +55,8 @@ async def desk(sqlite_url):
 
 async def agi(desk, script, **peer):
     cfg = load_config_stub()
-    server = FastAgiServer(AgiConfig(host="127.0.0.1", port=0, header_timeout=1, command_timeout=2, max_sessions=5),
+    server = FastAgiServer(AgiConfig(host="127.0.0.1", port=0, header_timeout=1, command_timeout=2, max_sessions=5,
+                                     secret=AGI_SECRET),
                            all_routes(cfg, nuisance=desk))
     task = asyncio.create_task(server.run())
     while not server.listening:

@@ -19,7 +19,7 @@ from pbx_bridge.daemon import Daemon
 from pbx_bridge.pins import PinGate, PinLockout, Verdict
 from pbx_bridge.rota.values import hash_pin
 from pbx_bridge.store.migrate import upgrade
-from tests.support.agi_peer import AgiPeer
+from tests.support.agi_peer import AGI_SECRET, AgiPeer
 
 PIN_301, PIN_302 = "739182", "528461"
 GOODBYE = 'STREAM FILE vm-goodbye ""'
@@ -41,7 +41,7 @@ async def menus(tmp_path):
     url = f"sqlite:///{tmp_path}/store.db"
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({
-        "ami": {"host": "127.0.0.1", "port": 1}, "agi": {"port": 0},
+        "ami": {"host": "127.0.0.1", "port": 1}, "agi": {"port": 0, "secret": AGI_SECRET},
         "store": {"url": url, "spool_dir": str(tmp_path / "spool")},
         "reports": {"scheduler": False}, "reconcile": {"enabled": False, "state_dir": str(tmp_path / "state")},
         "voicemail": {"enabled": True, "rota": str(rota), "spool_dir": str(tmp_path / "vm")},
@@ -49,8 +49,8 @@ async def menus(tmp_path):
     }, allow_unicode=True))
     upgrade(url)
     daemon = Daemon(load_config(str(config), env={}), "s3cret")
-    server = FastAgiServer(AgiConfig(host="127.0.0.1", port=0, header_timeout=1, command_timeout=2, max_sessions=5),
-                           daemon.agi.routes)
+    server = FastAgiServer(AgiConfig(host="127.0.0.1", port=0, header_timeout=1, command_timeout=2, max_sessions=5,
+                                     secret=AGI_SECRET), daemon.agi.routes)
     task = asyncio.create_task(server.run())
     while not server.listening:
         await asyncio.sleep(0.01)

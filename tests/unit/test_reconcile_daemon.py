@@ -14,6 +14,7 @@ from pbx_bridge.store.engine import sync_engine
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.store.schema import calls
 from tests.support import queue_log
+from tests.support.agi_peer import AGI_SECRET
 from tests.support.fake_ami import FakeAmi
 
 TRANSCRIPTS = Path(__file__).parent.parent / "transcripts"
@@ -66,7 +67,7 @@ async def test_calls_cut_by_an_ami_gap_are_completed_from_queue_log_at_reconnect
         "reconcile": {"queue_log": str(path), "state_dir": str(tmp_path / "state"), "interval": 3600},
     }))
     upgrade(url)
-    daemon = Daemon(load_config(str(config), env={}), "s3cret")
+    daemon = Daemon(load_config(str(config), env={"PBX_BRIDGE_AGI_SECRET": AGI_SECRET}), "s3cret")
     running = asyncio.create_task(daemon.run())
     try:
         await asyncio.wait_for(fake.logged_in.wait(), 10)

@@ -10,7 +10,7 @@ from pbx_bridge.config import AgiConfig
 from pbx_bridge.voicemail.player import VoicemailPlayer
 from pbx_bridge.voicemail.records import CallbackRecord, VoicemailMessageRecord
 from pbx_bridge.voicemail.spool import Spool, parse_callerid
-from tests.support.agi_peer import AgiPeer
+from tests.support.agi_peer import AGI_SECRET, AgiPeer
 
 ASCII = {k: str(ord(k)) for k in "1234"}
 
@@ -37,7 +37,7 @@ def spool(tmp_path):
 async def session(player, replies, hangup_at=None):
     records_route = {"voicemail": lambda s: player.play(s, "jingan", ["8001@default"], "Agent 212", "L1")}
     server = FastAgiServer(AgiConfig(host="127.0.0.1", port=0, header_timeout=1, command_timeout=2,
-                                     max_sessions=5), records_route)
+                                     max_sessions=5, secret=AGI_SECRET), records_route)
     task = asyncio.create_task(server.run())
     while not server.listening:
         await asyncio.sleep(0.01)
@@ -129,7 +129,8 @@ async def login_session(player, holder, channel, replies, pins=None):
     from pbx_bridge.agi.routes import voicemail_login
     from pbx_bridge.pins import PinGate
 
-    server = FastAgiServer(AgiConfig(host="127.0.0.1", port=0, header_timeout=1, command_timeout=2, max_sessions=5),
+    server = FastAgiServer(AgiConfig(host="127.0.0.1", port=0, header_timeout=1, command_timeout=2, max_sessions=5,
+                                     secret=AGI_SECRET),
                            {"voicemail_login": voicemail_login(player, holder, pins or PinGate.from_settings(AgentsConfig()))})
     task = asyncio.create_task(server.run())
     while not server.listening:
