@@ -28,7 +28,8 @@ class Leak(RuntimeError):
 
 def _leaky_text(cfg) -> str:  # noqa: ANN001 - a Config
     realtime = cfg.reconcile.realtime.url if cfg.reconcile.realtime is not None else ""
-    return (f"ami secret {cfg.ami.secret.get_secret_value()} store {cfg.store.url} "
+    return (f"ami secret {cfg.ami.secret.get_secret_value()} agi secret {cfg.agi.secret.get_secret_value()} "
+            f"store {cfg.store.url} "
             f"mqtt {os.environ.get(MQTT_PASSWORD_ENV)} realtime {realtime}")
 
 

@@ -28,7 +28,8 @@ AMI_SECRET = "amiS3cretXyz"
 STORE_PASSWORD = "st0re-Pw!q"  # written %-quoted in the URL: st0re-Pw%21q
 MQTT_PASSWORD = "mqttPw-77k"
 REALTIME_PASSWORD = "rtPw-9931"
-SECRETS = (AMI_SECRET, STORE_PASSWORD, "st0re-Pw%21q", MQTT_PASSWORD, REALTIME_PASSWORD)
+AGI_SECRET = "agiS3cret-4471-qqzx"
+SECRETS = (AMI_SECRET, STORE_PASSWORD, "st0re-Pw%21q", MQTT_PASSWORD, REALTIME_PASSWORD, AGI_SECRET)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,8 @@ def _config(tmp_path: Path, pg, fmt: str) -> tuple[Path, dict]:
     }
     path = tmp_path / f"{fmt}.yaml"
     path.write_text(yaml.safe_dump(config))
-    env = dict(os.environ, PBX_BRIDGE_AMI_SECRET=AMI_SECRET, PBX_BRIDGE_MQTT_PASSWORD=MQTT_PASSWORD,
+    env = dict(os.environ, PBX_BRIDGE_AMI_SECRET=AMI_SECRET, PBX_BRIDGE_AGI_SECRET=AGI_SECRET,
+               PBX_BRIDGE_MQTT_PASSWORD=MQTT_PASSWORD,
                PBX_BRIDGE_QUEUE_LOG_URL=config["reconcile"]["realtime"]["url"].replace(
                    "asterisk@", f"asterisk:{REALTIME_PASSWORD}@"))
     env.pop("JOURNAL_STREAM", None)
@@ -91,7 +93,7 @@ def test_every_secret_the_daemon_knows_is_registered(tmp_path):
     path.write_text(yaml.safe_dump({
         "ami": {"host": "h"}, "store": {"url": "postgresql://pbx:st0re-Pw%21q@db/pbx"},
         "reconcile": {"realtime": {"url": "mysql+aiomysql://asterisk@db/ast"}}}))
-    cfg = load_config(str(path), env={"PBX_BRIDGE_AMI_SECRET": AMI_SECRET,
+    cfg = load_config(str(path), env={"PBX_BRIDGE_AMI_SECRET": AMI_SECRET, "PBX_BRIDGE_AGI_SECRET": AGI_SECRET,
                                       "PBX_BRIDGE_QUEUE_LOG_URL": f"mysql+aiomysql://asterisk:{REALTIME_PASSWORD}@db/ast"})
     found = secrets_of(cfg, {"PBX_BRIDGE_MQTT_PASSWORD": MQTT_PASSWORD})
     assert set(SECRETS) <= set(found)
