@@ -107,6 +107,9 @@ class NuisanceDesk:
         try:
             while True:
                 raise_if_cancelled()
+                if watcher is not None and watcher.done():
+                    watcher.result()  # the watcher's failure is the desk's: the daemon ends, loudly
+                    raise RuntimeError("the screening file's watcher returned")
                 await self.refresh()
                 await asyncio.sleep(self.cfg.refresh_interval)
         finally:
