@@ -88,7 +88,10 @@ class Life:
         exc = task.exception()
         if exc is None:  # _for_life never returns
             return
-        exc.daemon_task = task.get_name()  # for describe()
+        try:
+            exc.daemon_task = task.get_name()  # for describe()
+        except AttributeError:  # an exception class with __slots__: the log still names the task
+            pass
         log.error("daemon_task_failed", task=task.get_name(), error=repr(exc)[:300], exc_info=exc)
         self._begin_stop(f"task {task.get_name()} failed")
 
