@@ -132,3 +132,22 @@ async def test_state_is_published_retained_and_again_after_the_broker_returns(br
     await cancel_and_wait(task)  # how the daemon stops it: the wallboard is told, retained
     got = await collect(broker.port, "pbx-bridge/pbx1/status", 1.0)
     assert got["pbx-bridge/pbx1/status"] == [{"state": "offline", "since": got["pbx-bridge/pbx1/status"][0]["since"]}]
+
+
+async def test_a_broker_that_stopped_answering_cannot_hold_the_daemons_stop(broker, tmp_path):
+    import os
+    import signal
+
+    from pbx_bridge.mqtt import publisher as publisher_module
+
+    state = LiveState(ZoneInfo("Asia/Shanghai"))
+    publisher = MqttPublisher(mqtt_config(tmp_path, broker.port), "pbx1", state)
+    task = asyncio.create_task(publisher.run())
+    while not publisher.connected:
+        await asyncio.sleep(0.02)
+    os.kill(broker.proc.pid, signal.SIGSTOP)  # the TCP connection stays up; nothing answers
+    try:
+        # the offline message's own bound, plus aiomqtt's disconnect: a hang check, not a timing
+        await cancel_and_wait(task, within=publisher_module.OFFLINE_TIMEOUT_S + 12)
+    finally:
+        os.kill(broker.proc.pid, signal.SIGCONT)
