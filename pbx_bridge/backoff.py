@@ -1,4 +1,4 @@
-"""Reconnect pacing shared by every long-lived connection (AMI now, MQTT and the database later).
+"""Reconnect pacing shared by every long-lived connection (AMI, MQTT, the database), and their waits.
 
 Hand-written rather than tenacity: tenacity counts attempts of one call, while a connection that
 ran for hours and then dropped must start again from the short delay. Ten lines do that.
@@ -27,10 +27,27 @@ class Backoff:
         self.failures = 0
 
 
-async def sleep_unless(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep, but wake at once when `stop` is set; True when stopping."""
+async def wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait for `event` at most `seconds`; True if it was set.
+
+    Not asyncio.wait_for: on 3.11 it swallows a cancellation that lands as the event is set,
+    and the loop that called it would then outlive the daemon's stop.
+    """
     try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+        async with asyncio.timeout(seconds):
+            await event.wait()
     except TimeoutError:
         return False
     return True
+
+
+def raise_if_cancelled() -> None:
+    """Raise CancelledError if this task has been asked to stop.
+
+    A library may still swallow the cancellation (aiomqtt awaits with asyncio.wait_for, and an
+    exception raised while cleaning up replaces it); a reconnect loop calls this before it tries
+    again, so a swallowed stop ends the loop instead of keeping it alive for ever.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

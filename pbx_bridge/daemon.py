@@ -1,7 +1,8 @@
 """The thin place where the boundaries are wired together and the daemon's life is run.
 
 One asyncio loop, one TaskGroup of named tasks; SIGTERM/SIGINT cancel the main task, and
-cancellation flows down so that the store writer can write what it still holds.
+cancellation flows down so that the store writer can write what it still holds. How tasks are
+started, reported when they fail, and how long a stop may take: life.py.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pbx_bridge.calls.records import CallRecord, OfferRecord
 from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
 from pbx_bridge.rules.ring_twice import RingTwiceRule
 from pbx_bridge.config import MQTT_PASSWORD_ENV, Config
+from pbx_bridge.life import Life, first_failure
 from pbx_bridge.live.state import LiveState
 from pbx_bridge.reconcile.reconciler import Reconciler
 from pbx_bridge.nuisance.desk import NuisanceDesk
@@ -36,12 +38,12 @@ log = structlog.get_logger(__name__)
 class Daemon:
     def __init__(self, cfg: Config, secret: str) -> None:
         self.cfg = cfg
-        self.stop = asyncio.Event()
+        self.life = Life()
         self.engine = async_engine(cfg.store.url)
         self.writer = StoreWriter(self.engine, cfg.store.batch_size, cfg.store.flush_interval,
                                   cfg.store.max_pending, cfg.store.spool_dir)
         self.tracker = CallTracker(cfg.pbx, cfg.ring, self._record, stale_after=cfg.tracking.stale_after)
-        self.ami = AmiClient(cfg.ami, secret, self._on_event, self.stop, (*WANTED_EVENTS, *CALLBACK_EVENTS),
+        self.ami = AmiClient(cfg.ami, secret, self._on_event, (*WANTED_EVENTS, *CALLBACK_EVENTS),
                              self._ami_connected)
         self.outbound = OutboundTracker(cfg.pbx, self.writer.put)
         self.live = LiveState(cfg.tz, cfg.mqtt.service_level_s, cfg.mqtt.long_wait_s, cfg.mqtt.repeat_caller_count)
@@ -50,8 +52,7 @@ class Daemon:
         if cfg.mqtt.enabled:
             from pbx_bridge.mqtt.publisher import MqttPublisher
 
-            self.mqtt = MqttPublisher(cfg.mqtt, cfg.pbx, self.live, self.stop,
-                                      os.environ.get(MQTT_PASSWORD_ENV) or None)
+            self.mqtt = MqttPublisher(cfg.mqtt, cfg.pbx, self.live, os.environ.get(MQTT_PASSWORD_ENV) or None)
         self.rota = self.player = self.duty_caller = self.agents = self.pins = None
         if cfg.voicemail.enabled or cfg.agents.enabled:
             self._load_rota(cfg)
@@ -82,7 +83,7 @@ class Daemon:
 
             self.reports = ReportScheduler(self.engine, cfg.reports, cfg.tz, cfg.pbx)
         self.reconciler = self._reconciler(cfg) if cfg.reconcile.enabled else None
-        self.tasks: dict[str, asyncio.Task] = {}
+        self.tasks = self.life.tasks
 
     def _reconciler(self, cfg: Config) -> Reconciler | None:
         """What AMI did not deliver (daemon down, AMI gap) is read back from Asterisk's queue_log."""
@@ -269,36 +270,38 @@ class Daemon:
                     ("ring-twice", self.ring_twice.run()),
                     ("call-sweeper", self._sweeper()),
                     ("watchdog", self._watchdog()),
-                    ("nuisance", self.nuisance.run(self.stop)),
+                    ("nuisance", self.nuisance.run()),
                     *((("mqtt", self.mqtt.run()),) if self.mqtt else ()),
-                    *((("reports", self.reports.run(self.stop)),) if self.reports else ()),
+                    *((("reports", self.reports.run()),) if self.reports else ()),
                     *((("wallboard", self.wallboard.run()),) if self.wallboard else ()),
                     *((("queue-log", self.reconciler.run()),) if self.reconciler else ()),
                     *((("callbacks", self.callbacks.run()),) if self.callbacks else ()),
-                    *((("voicemail-duty", self.duty_caller.run()), ("rota-watch", self.rota.watch(self.stop)))
-                      if self.duty_caller else ()),
+                    *((("voicemail-duty", self.duty_caller.run()),) if self.duty_caller else ()),
+                    *((("rota-watch", self.rota.watch()),) if self.rota is not None else ()),
                 ):
-                    self.tasks[name] = group.create_task(coro, name=name)
+                    self.life.start(group, name, coro)
                 asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reload_files)
-                if self.rota is not None and self.duty_caller is None:
-                    self.tasks["rota-watch"] = group.create_task(self.rota.watch(self.stop), name="rota-watch")
                 sdnotify.notify("READY=1")
                 log.info("daemon_ready")
+        except BaseExceptionGroup as failed:
+            raise first_failure(failed) from None  # each failure was logged with its traceback as it happened
         finally:
             sdnotify.notify("STOPPING=1")
-            await self.engine.dispose()
+            try:
+                async with asyncio.timeout(5):  # a database that does not answer must not hold the stop
+                    await self.engine.dispose()
+            except TimeoutError:
+                log.warning("store_dispose_timed_out")
             self.writer.close()
             log.info("daemon_stopped", **self.writer.health())
 
 
 async def main(cfg: Config, secret: str) -> None:
+    """A clean stop (SIGTERM) returns; a failure raises the task's exception for the command."""
     upgrade(cfg.store.url)
     daemon = Daemon(cfg, secret)  # may raise RotaError, ScreeningFileError or SpoolError: exit 2
-    main_task = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, main_task.cancel)
+    daemon.life.guard(asyncio.current_task())
     try:
         await daemon.run()
     except asyncio.CancelledError:
-        log.info("daemon_signalled")
+        log.info("daemon_signalled", reason=daemon.life.stopping)

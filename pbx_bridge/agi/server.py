@@ -106,7 +106,8 @@ class AgiSession:
         """
         self.commands.append(line)
         self.writer.write(line.encode() + b"\n")
-        await asyncio.wait_for(self.writer.drain(), self.cfg.command_timeout)
+        async with asyncio.timeout(self.cfg.command_timeout):  # not wait_for: it can swallow the stop's cancel
+            await self.writer.drain()
         # One timeout for the whole reply, however many lines it takes (HANGUP notices, 100
         # Trying, 520 usage text): a peer dripping lines cannot hold the session.
         async with asyncio.timeout(max(self.cfg.command_timeout, timeout or 0)):
@@ -176,7 +177,8 @@ async def read_header(reader: asyncio.StreamReader, timeout: float) -> dict[str,
             headers[key] = value.strip()
         raise AgiProtocolError("header too long")
 
-    return await asyncio.wait_for(collect(), timeout)
+    async with asyncio.timeout(timeout):
+        return await collect()
 
 
 class FastAgiServer:

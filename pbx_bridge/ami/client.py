@@ -4,7 +4,11 @@ panoramisk's Manager is not used: it reconnects at a fixed interval with callbac
 loop it looks up itself, pings without ever noticing that the answer never came, and fires event
 coroutines without keeping a reference. We keep its protocol (subclassed in protocol.py) and its
 Message/Action classes, and own the connection's life here: backoff with jitter, a ping that must
-be answered, a stop event, and gaps that are measured and reported.
+be answered, cancellation as the one way to stop, and gaps that are measured and reported.
+
+Every wait here is `asyncio.timeout`, never `asyncio.wait_for`: on 3.11 wait_for swallows a
+cancellation that lands as the awaited thing finishes (a refused connection, a login answer), and
+the reconnect loop would then run on after the daemon's stop, deaf to SIGTERM.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import structlog
 from panoramisk.actions import Action
 from panoramisk.message import Message
 
-from pbx_bridge.backoff import Backoff, sleep_unless
+from pbx_bridge.backoff import Backoff, raise_if_cancelled
 from pbx_bridge.config import AmiConfig
 from pbx_bridge.ami.protocol import StreamingAMIProtocol
 
@@ -45,7 +49,7 @@ class DeadConnection(AmiError):
 
 
 class AmiClient:
-    """Connects, logs in, pings, dispatches events to `on_event`; reconnects until `stop` is set."""
+    """Connects, logs in, pings, dispatches events to `on_event`; reconnects until cancelled."""
 
     forgetable_actions: tuple[str, ...] = ()  # read by panoramisk's protocol on close
 
@@ -54,7 +58,6 @@ class AmiClient:
         cfg: AmiConfig,
         secret: str,
         on_event: EventHandler,
-        stop: asyncio.Event,
         wanted_events: Iterable[str] | None = None,
         on_connected: ConnectHandler | None = None,
     ) -> None:
@@ -62,7 +65,6 @@ class AmiClient:
         self._secret = secret
         self.on_event = on_event
         self.on_connected = on_connected
-        self.stop = stop
         self.wanted_events = wanted_events
         self.awaiting_actions: deque = deque()
         self.protocol: StreamingAMIProtocol | None = None
@@ -120,11 +122,12 @@ class AmiClient:
         # list ("Added interface to queue" for QueueAdd): their future would never resolve.
         single = str(fields.get("Action", "")).lower() in SINGLE_ANSWER_ACTIONS
         future = self.protocol.send(Action(fields), as_list=False if single else None)
-        return await asyncio.wait_for(future, timeout)
+        async with asyncio.timeout(timeout):
+            return await future
 
     async def run(self) -> None:
-        """The reconnect loop; returns when `stop` is set."""
-        while not self.stop.is_set():
+        """The reconnect loop; ends only by cancellation (which it lets through)."""
+        while True:
             try:
                 await self._session()
             except LoginRefused as exc:
@@ -133,24 +136,20 @@ class AmiClient:
                 log.warning("ami_connection_failed", host=self.cfg.host, port=self.cfg.port, error=repr(exc))
             finally:
                 self._close()
-            if self.stop.is_set():
-                break
+            raise_if_cancelled()
             delay = self.backoff.next_delay()
             log.info("ami_reconnect_wait", seconds=round(delay, 2))
-            if await sleep_unless(self.stop, delay):
-                break
+            await asyncio.sleep(delay)
 
     # --- internals -----------------------------------------------------------------------
     async def _session(self) -> None:
         loop = asyncio.get_running_loop()
         self._lost = loop.create_future()
         self._timestamp_unchecked = True
-        _, protocol = await asyncio.wait_for(
-            loop.create_connection(
+        async with asyncio.timeout(self.cfg.connect_timeout):
+            _, protocol = await loop.create_connection(
                 lambda: StreamingAMIProtocol(self, self.wanted_events), self.cfg.host, self.cfg.port
-            ),
-            self.cfg.connect_timeout,
-        )
+            )
         self.protocol = protocol
         reply = await self._login()
         if not reply.success:
@@ -165,13 +164,11 @@ class AmiClient:
             await self.on_connected(self, gap)
         self.backoff.reset()
         pinger = asyncio.create_task(self._ping_until_dead(), name="ami-ping")
-        stopper = asyncio.create_task(self.stop.wait(), name="ami-stop-watch")
         try:
-            done, _ = await asyncio.wait({self._lost, pinger, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({self._lost, pinger}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (pinger, stopper):
-                task.cancel()
-            await asyncio.gather(pinger, stopper, return_exceptions=True)
+            pinger.cancel()
+            await asyncio.wait({pinger})  # raises nothing of the pinger's; our own cancellation goes through
         if pinger in done and pinger.exception() is not None:
             raise pinger.exception()
         if self._lost in done:
@@ -181,7 +178,8 @@ class AmiClient:
         future = self.protocol.send(
             Action({"Action": "Login", "Username": self.cfg.username, "Secret": self._secret, "Events": "on"})
         )
-        return await asyncio.wait_for(future, self.cfg.connect_timeout)
+        async with asyncio.timeout(self.cfg.connect_timeout):
+            return await future
 
     async def _ping_until_dead(self) -> None:
         while True:

@@ -28,6 +28,7 @@ from typing import Awaitable, Callable
 
 import structlog
 
+from pbx_bridge.backoff import raise_if_cancelled, wait_event
 from pbx_bridge.callbacks import model, store
 from pbx_bridge.callbacks.model import Member, Request
 from pbx_bridge.calls.records import CallRecord, OfferRecord
@@ -105,11 +106,9 @@ class CallbackPlacer:
                 except Exception as exc:  # noqa: BLE001 - the database or the AMI is away: try again next round
                     self.last_error = repr(exc)[:300]
                     log.warning("callbacks_step_failed", error=self.last_error)
-                try:
-                    await asyncio.wait_for(self.wake.wait(), self.cfg.poll_interval)
-                except TimeoutError:
-                    pass
+                await wait_event(self.wake, self.cfg.poll_interval)
                 self.wake.clear()
+                raise_if_cancelled()
         finally:
             for task in list(self.tasks):
                 task.cancel()

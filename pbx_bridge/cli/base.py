@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import traceback
 from datetime import date, datetime
 
 import click
@@ -60,6 +61,7 @@ def run(config_path: str) -> None:
         logs.register_secret(known)
     logs.configure(cfg.logging.format, cfg.logging.level)
     from pbx_bridge.daemon import main as daemon_main
+    from pbx_bridge.life import describe
     from pbx_bridge.nuisance.file import ScreeningFileError
     from pbx_bridge.rota.load import RotaError
     from pbx_bridge.store.spool import SpoolError
@@ -71,9 +73,16 @@ def run(config_path: str) -> None:
         sys.exit(2)
     except ScreeningFileError as exc:
         click.echo(f"pbx-bridge: screening file error: {exc}", err=True)
+        sys.exit(2)
     except SpoolError as exc:
         click.echo(f"pbx-bridge: store.spool_dir: {exc}", err=True)
         sys.exit(2)
+    # (a listener that cannot bind, pbx_bridge.listen.ListenError, is mapped to exit 2 here, before the catch-all)
+    except Exception as exc:  # noqa: BLE001 - the daemon failed: one line here, systemd restarts it
+        if getattr(exc, "daemon_task", None) is None:  # a task's failure is logged already, with its traceback
+            traceback.print_exception(exc)
+        click.echo(f"pbx-bridge: {describe(exc)}", err=True)
+        sys.exit(1)
 
 
 @cli.group()

@@ -7,6 +7,10 @@ jitter). On return it publishes the whole state again, retained, so a wallboard 
 any moment sees everything at once. Alerts raised while the broker was away are kept (bounded)
 and sent on return.
 
+The daemon stops by cancelling this task (SIGTERM, or another task's failure): it then says
+"offline" on the status topic, retained, before it disconnects. A clean disconnect discards the
+broker's last will, so without that message a wallboard would go on showing the PBX as live.
+
 Topics (prefix `pbx-bridge/<pbx>`):
   status           {"state": "online"|"offline", "since": ...}      retained, last will = offline
   queue/<queue>    LiveState.queue_snapshot                          retained
@@ -24,12 +28,13 @@ from datetime import datetime, timezone
 import aiomqtt
 import structlog
 
-from pbx_bridge.backoff import Backoff, sleep_unless
+from pbx_bridge.backoff import Backoff, raise_if_cancelled
 from pbx_bridge.live.state import LiveState
 
 log = structlog.get_logger(__name__)
 
 MAX_PENDING_ALERTS = 1000
+OFFLINE_TIMEOUT_S = 2.0  # a broker that is gone must not hold the daemon's stop
 
 
 def _topic_part(text: str) -> str:
@@ -38,8 +43,8 @@ def _topic_part(text: str) -> str:
 
 
 class MqttPublisher:
-    def __init__(self, cfg, pbx: str, state: LiveState, stop: asyncio.Event, password: str | None = None) -> None:
-        self.cfg, self.state, self.stop, self.password = cfg, state, stop, password
+    def __init__(self, cfg, pbx: str, state: LiveState, password: str | None = None) -> None:
+        self.cfg, self.state, self.password = cfg, state, password
         self.prefix = f"{cfg.topic_prefix}/{_topic_part(pbx)}"
         self.backoff = Backoff(cfg.reconnect_min, cfg.reconnect_max)
         self.pending_alerts: deque[dict] = deque(maxlen=MAX_PENDING_ALERTS)
@@ -52,7 +57,8 @@ class MqttPublisher:
                 "pending_alerts": len(self.pending_alerts)}
 
     async def run(self) -> None:
-        while not self.stop.is_set():
+        """Publishes until cancelled; reconnects after every broker failure."""
+        while True:
             try:
                 await self._session()
             except aiomqtt.MqttError as exc:
@@ -62,8 +68,8 @@ class MqttPublisher:
                     log.warning("mqtt_connect_failed", host=self.cfg.host, port=self.cfg.port, error=str(exc)[:200])
             finally:
                 self.connected = False
-            if await sleep_unless(self.stop, self.backoff.next_delay()):
-                break
+            raise_if_cancelled()
+            await asyncio.sleep(self.backoff.next_delay())
 
     async def _session(self) -> None:
         will = aiomqtt.Will(f"{self.prefix}/status", json.dumps({"state": "offline"}), qos=1, retain=True)
@@ -74,13 +80,26 @@ class MqttPublisher:
             self.sessions += 1
             self.backoff.reset()
             log.info("mqtt_connected", host=self.cfg.host, port=self.cfg.port)
-            await self._publish(client, "status", {"state": "online", "since": _now()}, retain=True)
-            self.state.mark_all_dirty()
-            while not self.stop.is_set():
-                self.state.tick()
-                await self._flush(client)
-                await sleep_unless(self.stop, self.cfg.publish_interval)
-            await self._publish(client, "status", {"state": "offline", "since": _now()}, retain=True)
+            try:
+                await self._publish(client, "status", {"state": "online", "since": _now()}, retain=True)
+                self.state.mark_all_dirty()
+                while True:
+                    raise_if_cancelled()
+                    self.state.tick()
+                    await self._flush(client)
+                    await asyncio.sleep(self.cfg.publish_interval)
+            except asyncio.CancelledError:
+                await self._say_offline(client)
+                raise
+
+    async def _say_offline(self, client: aiomqtt.Client) -> None:
+        try:
+            async with asyncio.timeout(OFFLINE_TIMEOUT_S):
+                await self._publish(client, "status", {"state": "offline", "since": _now()}, retain=True)
+        except (TimeoutError, aiomqtt.MqttError) as exc:
+            log.warning("mqtt_offline_not_published", error=repr(exc)[:200])
+        else:
+            log.info("mqtt_offline_published")
 
     async def _flush(self, client: aiomqtt.Client) -> None:
         self.pending_alerts.extend(self.state.take_alerts())

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pbx_bridge.backoff import raise_if_cancelled
 from pbx_bridge.calls.outbound import endpoint_of
 from pbx_bridge.nuisance import store
 from pbx_bridge.nuisance.file import FileHolder, Loaded
@@ -100,19 +101,21 @@ class NuisanceDesk:
         self.refreshed_at = self.clock()
         self._rebuild()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Refresh the view until `stop`; watch the admins' file beside it."""
-        watcher = asyncio.create_task(self.file.watch(stop), name="screening-file") if self.file else None
+    async def run(self) -> None:
+        """Refresh the view until cancelled; watch the admins' file beside it."""
+        watcher = asyncio.create_task(self.file.watch(), name="screening-file") if self.file else None
         try:
-            while not stop.is_set():
+            while True:
+                raise_if_cancelled()
+                if watcher is not None and watcher.done():
+                    watcher.result()  # the watcher's failure is the desk's: the daemon ends, loudly
+                    raise RuntimeError("the screening file's watcher returned")
                 await self.refresh()
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=self.cfg.refresh_interval)
-                except TimeoutError:
-                    pass
+                await asyncio.sleep(self.cfg.refresh_interval)
         finally:
             if watcher is not None:
                 watcher.cancel()
+                await asyncio.wait({watcher})
 
     def reload_file(self) -> None:
         """SIGHUP."""

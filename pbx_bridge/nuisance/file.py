@@ -166,13 +166,9 @@ class FileHolder:
         except OSError:
             return False  # a missing file keeps the list in force; the next good write is read
 
-    async def watch(self, stop: asyncio.Event, interval: float = 2.0) -> None:
-        """Until `stop`: reload when the content changed (a broken edit is tried once per change)."""
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-                return
-            except TimeoutError:
-                pass
+    async def watch(self, interval: float = 2.0) -> None:
+        """Until cancelled: reload when the content changed (a broken edit is tried once per change)."""
+        while True:
+            await asyncio.sleep(interval)
             if self.changed():
                 self.reload()

@@ -21,6 +21,7 @@ from typing import Any
 
 import structlog
 
+from pbx_bridge.backoff import raise_if_cancelled, wait_event
 from pbx_bridge.config import RingConfig
 from pbx_bridge.reconcile.builder import CallBuilder
 from pbx_bridge.store.writer import StoreWriter
@@ -74,10 +75,8 @@ class Reconciler:
                 self._wake.clear()
                 for run in self.runs:
                     await self.reconcile(run)
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.interval)
-                except TimeoutError:
-                    pass
+                await wait_event(self._wake, self.interval)
+                raise_if_cancelled()
         finally:
             for run in self.runs:
                 close = getattr(run.source, "close", None)

@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pbx_bridge.backoff import raise_if_cancelled
 from pbx_bridge.reports import handover, intraday
 from pbx_bridge.reports.handover import _Atomic
 from pbx_bridge.reports.settings import ReportsConfig
@@ -108,10 +109,12 @@ class ReportScheduler:
 
     # --- the loop -------------------------------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self) -> None:
+        """Until cancelled."""
         log.info("report_scheduler_started", jobs=[f"{j} {t:%H:%M}" for j, t in self.jobs],
                  catch_up_days=self.settings.catch_up_days)
-        while not stop.is_set():
+        while True:
+            raise_if_cancelled()
             failed = False
             try:
                 await self.tick()
@@ -123,11 +126,7 @@ class ReportScheduler:
             now = self.clock()
             self.next_at = self.next_slot(now)
             delay = MAX_SLEEP_S if failed else min(MAX_SLEEP_S, max(0.0, (self.next_at - now).total_seconds()) + 0.01)
-            try:
-                async with asyncio.timeout(delay):  # not wait_for: on 3.11 it can swallow the shutdown's cancel
-                    await stop.wait()
-            except TimeoutError:
-                pass
+            await asyncio.sleep(delay)
 
     async def tick(self) -> list[Slot]:
         """Run every due slot (the missed ones first); return those that ran here."""

@@ -97,20 +97,16 @@ class RotaHolder:
             return None
         return st.st_mtime_ns, st.st_size, digest
 
-    async def watch(self, stop: asyncio.Event, interval: float = 2.0) -> None:
-        """Until `stop` is set: every `interval` s, reload if the file's content changed.
+    async def watch(self, interval: float = 2.0) -> None:
+        """Until cancelled: every `interval` s, reload if the file's content changed.
 
         The content's hash decides (an editor that rewrites the same bytes changes nothing); a
         broken edit is refused once and not retried until the file changes again. A missing file
         is logged once and the rota in force stays.
         """
         missing = False
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-                return
-            except asyncio.TimeoutError:
-                pass
+        while True:
+            await asyncio.sleep(interval)
             fingerprint = self._fingerprint()
             if fingerprint is None:
                 if not missing:

@@ -42,6 +42,7 @@ from pbx_bridge.store.spool import Entry, Segment, Spool
 log = structlog.get_logger(__name__)
 
 LATENCY_LOG_INTERVAL = 60.0  # s between `store_latency` lines (only when calls were written)
+SHUTDOWN_WRITE_S = 8.0  # then spool the rest: the daemon's stop is bounded (life.STOP_LIMIT_S)
 SEGMENT_RECORDS = 1000  # read back whole: about 5 ms of decoding on the loop
 
 
@@ -227,7 +228,16 @@ class StoreWriter:
                     self._sync_spool()
                 self._log_latency()
         except asyncio.CancelledError:
-            await self.flush()
+            try:
+                async with asyncio.timeout(SHUTDOWN_WRITE_S):
+                    await self.flush()
+            except TimeoutError:
+                self.last_error = f"shutdown write took over {SHUTDOWN_WRITE_S} s"
+                if self.spool is None:
+                    log.error("store_flush_failed_at_shutdown", pending=len(self.pending), error=self.last_error)
+                else:
+                    self._spill_memory()
+                    self._sync_spool(force=True)
             self._log_latency(force=True)
             raise
 

@@ -90,6 +90,32 @@ class DaemonProcess:
         self.proc = None
         return code
 
+    def sigterm(self, within: float = 25) -> int:
+        """SIGTERM, as `systemctl stop` sends it; the exit status. A daemon still running after
+        `within` s (a hang, not slowness: the unit's TimeoutStopSec is 20) is killed and fails the test."""
+        assert self.proc is not None, "not started"
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(within)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"still running {within} s after SIGTERM: {self.log_path.read_text()[-3000:]}")
+        self._log.close()
+        self.proc = None
+        return code
+
+    def exited(self, within: float) -> int:
+        """Waits for the daemon to end by itself; its exit status (a hang fails the test)."""
+        assert self.proc is not None, "not started"
+        try:
+            code = self.proc.wait(within)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"still running after {within} s: {self.log_path.read_text()[-3000:]}")
+        self._log.close()
+        self.proc = None
+        return code
+
     def kill(self) -> None:
         """SIGKILL, as the OOM killer or a power cut would: no flush, no goodbye."""
         if self.proc is None:

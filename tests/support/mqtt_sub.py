@@ -25,5 +25,22 @@ async def main(port: int, topic: str, out: str) -> None:
                 await asyncio.sleep(0.5)
 
 
+def retained(port: int, topic: str, seconds: float = 5.0) -> dict | None:
+    """What a subscriber arriving now is told first on `topic` (its retained message), or None."""
+
+    async def first() -> dict | None:
+        async with aiomqtt.Client("127.0.0.1", port) as client:
+            await client.subscribe(topic, qos=1)
+            try:
+                async with asyncio.timeout(seconds):
+                    async for message in client.messages:
+                        return json.loads(message.payload)
+            except TimeoutError:
+                return None
+        return None
+
+    return asyncio.run(first())
+
+
 if __name__ == "__main__":
     asyncio.run(main(int(sys.argv[1]), sys.argv[2], sys.argv[3]))

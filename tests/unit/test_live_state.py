@@ -14,6 +14,7 @@ from pbx_bridge.config import RingConfig, load_config
 from pbx_bridge.live.state import LiveState
 from pbx_bridge.mqtt.publisher import MqttPublisher
 from tests.support import mosquitto
+from tests.support.tasks import cancel_and_wait
 
 TRANSCRIPTS = Path(__file__).parent.parent / "transcripts"
 CN = RingConfig(cadence="cn", two_rings="end_of_second_ring")
@@ -113,8 +114,7 @@ async def test_state_is_published_retained_and_again_after_the_broker_returns(br
     clock = Clock()
     state = LiveState(ZoneInfo("Asia/Shanghai"), clock=clock)
     feed("answered.ami", state, clock)
-    stop = asyncio.Event()
-    publisher = MqttPublisher(mqtt_config(tmp_path, broker.port), "pbx1", state, stop)
+    publisher = MqttPublisher(mqtt_config(tmp_path, broker.port), "pbx1", state)
     task = asyncio.create_task(publisher.run())
     got = await collect(broker.port, "pbx-bridge/#", 1.5)
     assert got["pbx-bridge/pbx1/status"][-1]["state"] == "online"
@@ -129,5 +129,25 @@ async def test_state_is_published_retained_and_again_after_the_broker_returns(br
     got = await collect(broker.port, "pbx-bridge/#", 2.5)  # a late subscriber gets it all, retained
     assert got["pbx-bridge/pbx1/queue/support"][-1]["waiting"] == 1
     assert got["pbx-bridge/pbx1/status"][-1]["state"] == "online"
-    stop.set()
-    await asyncio.wait_for(task, 5)
+    await cancel_and_wait(task)  # how the daemon stops it: the wallboard is told, retained
+    got = await collect(broker.port, "pbx-bridge/pbx1/status", 1.0)
+    assert got["pbx-bridge/pbx1/status"] == [{"state": "offline", "since": got["pbx-bridge/pbx1/status"][0]["since"]}]
+
+
+async def test_a_broker_that_stopped_answering_cannot_hold_the_daemons_stop(broker, tmp_path):
+    import os
+    import signal
+
+    from pbx_bridge.mqtt import publisher as publisher_module
+
+    state = LiveState(ZoneInfo("Asia/Shanghai"))
+    publisher = MqttPublisher(mqtt_config(tmp_path, broker.port), "pbx1", state)
+    task = asyncio.create_task(publisher.run())
+    while not publisher.connected:
+        await asyncio.sleep(0.02)
+    os.kill(broker.proc.pid, signal.SIGSTOP)  # the TCP connection stays up; nothing answers
+    try:
+        # the offline message's own bound, plus aiomqtt's disconnect: a hang check, not a timing
+        await cancel_and_wait(task, within=publisher_module.OFFLINE_TIMEOUT_S + 12)
+    finally:
+        os.kill(broker.proc.pid, signal.SIGCONT)

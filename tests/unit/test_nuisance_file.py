@@ -9,6 +9,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from pbx_bridge.nuisance.file import FileHolder, ScreeningFileError, load_file
+from tests.support.tasks import cancel_and_wait
 
 TZ = ZoneInfo("Asia/Shanghai")
 GOOD = """screen:
@@ -79,8 +80,7 @@ async def test_the_watch_applies_a_changed_file(tmp_path):
     seen = []
     holder = FileHolder(path, TZ, on_change=seen.append)
     holder.load()
-    stop = asyncio.Event()
-    task = asyncio.create_task(holder.watch(stop, interval=0.02))
+    task = asyncio.create_task(holder.watch(interval=0.02))
     await asyncio.sleep(0.1)
     assert seen == [], "an unchanged file is not reloaded"
     path.write_text("never_screen: [110]\n")
@@ -88,6 +88,5 @@ async def test_the_watch_applies_a_changed_file(tmp_path):
         if seen:
             break
         await asyncio.sleep(0.01)
-    stop.set()
-    await task
+    await cancel_and_wait(task)
     assert holder.current.never == {"110"} and holder.current.listed == []

@@ -20,6 +20,7 @@ from pbx_bridge.reports.scheduler import ReportScheduler, report_runs
 from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.store.engine import async_engine, sync_engine
 from tests.unit.test_reports_kpi import call, local, seed
+from tests.support.tasks import cancel_and_wait
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -180,8 +181,7 @@ async def test_run_wakes_at_the_set_time_stops_at_once_and_keeps_the_loop_free(s
     reports: list[tuple[str, dict]] = []
     s = ReportScheduler(engine, settings(tmp_path, catch_up_days=0), SH, "pbx1", clock=now,
                         on_report=lambda kind, payload: reports.append((kind, payload)))
-    stop = asyncio.Event()
-    task = asyncio.create_task(s.run(stop))
+    task = asyncio.create_task(s.run())
     ticks = 0
     deadline = asyncio.get_running_loop().time() + 5
     while not reports and asyncio.get_running_loop().time() < deadline:
@@ -191,8 +191,7 @@ async def test_run_wakes_at_the_set_time_stops_at_once_and_keeps_the_loop_free(s
     assert ticks > 10, "the loop kept running while the scheduler waited and worked"
     await asyncio.sleep(0.05)
     assert s.health()["next"] == "2026-11-20T16:30:00+08:00"
-    stop.set()
-    await asyncio.wait_for(task, 1)
+    await cancel_and_wait(task)
     await engine.dispose()
     assert clock.now == start
     assert os.path.exists(tmp_path / "reports" / "intraday-2026-11-20-1130.json")
@@ -202,12 +201,10 @@ async def test_a_database_outage_at_a_set_time_does_not_stop_the_scheduler(tmp_p
     engine = async_engine(f"sqlite:///{tmp_path}/no-tables.db")  # every claim fails, as with the server away
     clock = Clock(datetime(2026, 11, 20, 11, 31, tzinfo=SH))
     s = ReportScheduler(engine, settings(tmp_path, catch_up_days=0), SH, "pbx1", clock=clock)
-    stop = asyncio.Event()
-    task = asyncio.create_task(s.run(stop))
+    task = asyncio.create_task(s.run())
     while not s.health()["failures"]:
         assert not task.done(), task.exception()
         await asyncio.sleep(0.01)
     assert not task.done()
-    stop.set()
-    await asyncio.wait_for(task, 1)
+    await cancel_and_wait(task)
     await engine.dispose()

@@ -7,6 +7,7 @@ from structlog.testing import capture_logs
 
 from pbx_bridge.rota import RotaError, RotaHolder
 from pbx_bridge.rota.model import hash_pin
+from tests.support.tasks import cancel_and_wait
 
 HASH = hash_pin("1234")
 
@@ -75,8 +76,7 @@ async def wait_for(predicate, timeout=5.0):
 async def test_watch_picks_up_an_edit_and_refuses_a_broken_one(rota_file):
     holder = RotaHolder(str(rota_file))
     holder.load()
-    stop = asyncio.Event()
-    task = asyncio.create_task(holder.watch(stop, interval=0.02))
+    task = asyncio.create_task(holder.watch(interval=0.02))
     try:
         rota_file.write_text(text(name="李娜"), encoding="utf-8")
         await wait_for(lambda: holder.version == 2)
@@ -90,15 +90,12 @@ async def test_watch_picks_up_an_edit_and_refuses_a_broken_one(rota_file):
         rota_file.write_text(text(name="赵磊"), encoding="utf-8")
         await wait_for(lambda: holder.version == 3)
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 1)
+        await cancel_and_wait(task)
 
 
-async def test_watch_returns_promptly_when_stopped(rota_file):
+async def test_watch_ends_by_cancellation_while_it_waits(rota_file):
     holder = RotaHolder(str(rota_file))
     holder.load()
-    stop = asyncio.Event()
-    task = asyncio.create_task(holder.watch(stop, interval=60))
+    task = asyncio.create_task(holder.watch(interval=60))
     await asyncio.sleep(0.01)
-    stop.set()
-    await asyncio.wait_for(task, 1)
+    await cancel_and_wait(task)

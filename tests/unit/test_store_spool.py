@@ -320,3 +320,32 @@ async def test_a_spool_disk_that_refuses_writes_keeps_the_records_in_memory(outa
     assert len(events(logs, "store_spool_write_failed")) == 1, "logged once, not at every tick"
     assert len(events(logs, "store_spool_write_recovered")) == 1
     assert set(outcomes(store)) == {f"v.{i}" for i in range(6)}
+
+
+class _NeverAnswers:
+    async def __aenter__(self):
+        await asyncio.sleep(3600)  # a server that took the connection and went silent
+
+    async def __aexit__(self, *exc):
+        return False
+
+
+async def test_shutdown_with_a_database_that_never_answers_spools_memory_within_its_bound(outage, store, tmp_path,
+                                                                                          monkeypatch):
+    """The daemon's stop is bounded (life.STOP_LIMIT_S): the writer may not wait on the database for ever."""
+    from pbx_bridge.store import writer as writer_module
+
+    monkeypatch.setattr(writer_module, "SHUTDOWN_WRITE_S", 0.2)
+    monkeypatch.setattr(outage, "begin", _NeverAnswers)
+    writer = StoreWriter(outage, batch_size=3, flush_interval=0.01, max_pending=100, spool_dir=tmp_path / "spool")
+    task = asyncio.create_task(writer.run())
+    for record in versions(5, 1):
+        writer.put(record)
+    await asyncio.sleep(0.05)  # the first write now hangs
+    with capture_logs() as logs:
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=10)
+    assert task in done and task.cancelled()
+    writer.close()
+    assert events(logs, "store_spooled_at_shutdown")[0]["records"] == 5
+    assert writer.health()["pending"] == 0 and writer.health()["spooled"] == 5

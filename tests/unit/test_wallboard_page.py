@@ -63,10 +63,9 @@ class FakeDaemon:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.stop_event: asyncio.Event = self.call(asyncio.Event)
-        self.publisher = MqttPublisher(self.cfg, "pbx1", self.state, self.stop_event)
-        self.tasks = [asyncio.run_coroutine_threadsafe(self.publisher.run(), self.loop),
-                      asyncio.run_coroutine_threadsafe(self.server.run(), self.loop)]
+        self.publisher = MqttPublisher(self.cfg, "pbx1", self.state)
+        self.publishing: asyncio.Task = self.call(lambda: asyncio.create_task(self.publisher.run(), name="mqtt"))
+        self.tasks = [asyncio.run_coroutine_threadsafe(self.server.run(), self.loop)]
         deadline = time.monotonic() + 5
         while not (self.server.listening and self.publisher.connected):
             assert time.monotonic() < deadline, "fake daemon did not start"
@@ -85,16 +84,17 @@ class FakeDaemon:
         self.call(fn, self.state)
 
     def stop_publisher(self) -> None:
-        """A clean daemon stop: publishes status offline."""
-        self.loop.call_soon_threadsafe(self.stop_event.set)
-        self.tasks[0].result(10)
+        """A clean daemon stop (the daemon cancels its tasks): publishes status offline."""
+        self.call(self.publishing.cancel)
+        asyncio.run_coroutine_threadsafe(asyncio.wait({self.publishing}, timeout=10), self.loop).result(15)
+        assert self.publishing.cancelled(), self.publishing
 
     def close(self) -> None:
-        if not self.stop_event.is_set():
+        if not self.publishing.done():
             self.stop_publisher()
-        self.tasks[1].cancel()
+        self.tasks[0].cancel()
         try:
-            self.tasks[1].result(5)
+            self.tasks[0].result(5)
         except BaseException:  # noqa: BLE001 - cancelled, as meant
             pass
         self.call(lambda: None)  # let the cancellation finish on the loop
