@@ -216,7 +216,7 @@ def test_garbage_answers_to_commands_end_the_session_and_the_server_still_serves
             if ending == "eof":
                 writer.write_eof()
             await until_closed(reader)
-        except ConnectionError:
+        except OSError:  # reset, or not connected any more: the server ended the session first
             pass
         writer.transport.abort()
         return 1
