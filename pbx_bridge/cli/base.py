@@ -69,20 +69,22 @@ def run(config_path: str) -> None:
     try:
         asyncio.run(daemon_main(cfg, secret))
     except RotaError as exc:
-        click.echo(f"pbx-bridge: rota error: {exc}", err=True)
-        sys.exit(2)
+        _fail(2, f"rota error: {exc}")
     except ScreeningFileError as exc:
-        click.echo(f"pbx-bridge: screening file error: {exc}", err=True)
-        sys.exit(2)
+        _fail(2, f"screening file error: {exc}")
     except SpoolError as exc:
-        click.echo(f"pbx-bridge: store.spool_dir: {exc}", err=True)
-        sys.exit(2)
+        _fail(2, f"store.spool_dir: {exc}")
     # (a listener that cannot bind, pbx_bridge.listen.ListenError, is mapped to exit 2 here, before the catch-all)
     except Exception as exc:  # noqa: BLE001 - the daemon failed: one line here, systemd restarts it
         if getattr(exc, "daemon_task", None) is None:  # a task's failure is logged already, with its traceback
-            traceback.print_exception(exc)
-        click.echo(f"pbx-bridge: {describe(exc)}", err=True)
-        sys.exit(1)
+            click.echo(logs.mask_text("".join(traceback.format_exception(exc))).rstrip("\n"), err=True)
+        _fail(1, describe(exc))
+
+
+def _fail(status: int, problem: str) -> None:
+    """One line on stderr (masked: an exception's text may carry a secret), then the exit status."""
+    click.echo(logs.mask_text(f"pbx-bridge: {problem}"), err=True)
+    sys.exit(status)
 
 
 @cli.group()
