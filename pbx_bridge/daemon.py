@@ -12,7 +12,7 @@ import signal
 
 import structlog
 
-from pbx_bridge import sdnotify
+from pbx_bridge import listen, sdnotify
 from pbx_bridge.ami.client import AmiClient, AmiError
 from pbx_bridge.agi.routes import all_routes
 from pbx_bridge.agi.server import FastAgiServer
@@ -72,7 +72,8 @@ class Daemon:
 
             self.wallboard = WallboardServer(cfg.wallboard.host, cfg.wallboard.port, {
                 "broker": cfg.wallboard.broker, "prefix": f"{cfg.mqtt.topic_prefix}/{cfg.pbx}",
-                "sl_target": cfg.reports.targets.timely_rate, "abandon_target": cfg.reports.targets.abandon_rate})
+                "sl_target": cfg.reports.targets.timely_rate, "abandon_target": cfg.reports.targets.abandon_rate},
+                max_connections=cfg.wallboard.max_connections, idle_timeout=cfg.wallboard.idle_timeout)
         self.reports = None
         if cfg.reports.scheduler:
             from pbx_bridge.reports.scheduler import ReportScheduler
@@ -290,6 +291,7 @@ class Daemon:
 async def main(cfg: Config, secret: str) -> None:
     upgrade(cfg.store.url)
     daemon = Daemon(cfg, secret)  # may raise RotaError, ScreeningFileError or SpoolError: exit 2
+    listen.ensure_fd_budget(cfg.agi.max_sessions + (cfg.wallboard.max_connections if cfg.wallboard.enabled else 0))
     main_task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

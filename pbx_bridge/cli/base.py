@@ -53,6 +53,7 @@ def run(config_path: str) -> None:
     logs.register_secret(secret)
     logs.configure(cfg.logging.format, cfg.logging.level)
     from pbx_bridge.daemon import main as daemon_main
+    from pbx_bridge.listen import ListenError, listen_error_in
     from pbx_bridge.nuisance.file import ScreeningFileError
     from pbx_bridge.rota.load import RotaError
     from pbx_bridge.store.spool import SpoolError
@@ -66,6 +67,12 @@ def run(config_path: str) -> None:
         click.echo(f"pbx-bridge: screening file error: {exc}", err=True)
     except SpoolError as exc:
         click.echo(f"pbx-bridge: store.spool_dir: {exc}", err=True)
+        sys.exit(2)
+    except (ListenError, BaseExceptionGroup) as exc:  # a listener's task fails inside the daemon's TaskGroup
+        found = listen_error_in(exc)
+        if found is None:
+            raise
+        click.echo(f"pbx-bridge: {found}", err=True)
         sys.exit(2)
 
 
