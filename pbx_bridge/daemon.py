@@ -292,6 +292,11 @@ async def main(cfg: Config, secret: str) -> None:
     upgrade(cfg.store.url)
     daemon = Daemon(cfg, secret)  # may raise RotaError, ScreeningFileError or SpoolError: exit 2
     listen.ensure_fd_budget(cfg.agi.max_sessions + (cfg.wallboard.max_connections if cfg.wallboard.enabled else 0))
+    # The ports first: one in use ends the start here (ListenError: one line, exit 2), before
+    # anything connects and before systemd hears READY=1.
+    for listener in (daemon.agi, daemon.wallboard):
+        if listener is not None:
+            await listener.bind()
     main_task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -106,8 +106,14 @@ class Listener:
         return {"listening": self.listening, "active": len(self.active), "max_connections": self.max_connections,
                 "refused": self.refused, "accept_errors": self.accept_errors, "crashed": self.crashed}
 
+    @property
+    def bound(self) -> bool:
+        return bool(self._sockets)
+
     async def bind(self) -> None:
         """Take the address (every address `host` resolves to), or raise ListenError."""
+        if self._sockets:
+            return
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(self.host or None, self.port, type=socket.SOCK_STREAM,
@@ -137,8 +143,7 @@ class Listener:
 
     async def serve(self) -> None:
         """Accept until cancelled (binding first if bind() was not called); then close every connection."""
-        if not self._sockets:
-            await self.bind()
+        await self.bind()
         self.listening = True
         try:
             async with asyncio.TaskGroup() as group:

@@ -95,11 +95,16 @@ class WallboardServer:
                 "over_capacity": listener["refused"], "accept_errors": listener["accept_errors"],
                 "crashed": listener["crashed"]}
 
+    async def bind(self) -> None:
+        """Take the port, or raise ListenError; the daemon does this before it starts anything else."""
+        if not self.listener.bound:
+            await self.listener.bind()
+            log.info("wallboard_listening", url=f"http://{_host(self.host)}:{self.port}/",
+                     max_connections=self.listener.max_connections, idle_timeout=self.idle_timeout)
+
     async def run(self) -> None:
-        """Serves until cancelled; ListenError if the port cannot be taken."""
-        await self.listener.bind()
-        log.info("wallboard_listening", url=f"http://{_host(self.host)}:{self.port}/",
-                 max_connections=self.listener.max_connections, idle_timeout=self.idle_timeout)
+        """Serves until cancelled (binding first if bind() was not called)."""
+        await self.bind()
         await self.listener.serve()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -193,10 +193,15 @@ class FastAgiServer:
                 "rejected": self.rejected, "malformed": self.malformed, "failed": self.failed,
                 "accept_errors": listener["accept_errors"], "crashed": listener["crashed"]}
 
+    async def bind(self) -> None:
+        """Take the port, or raise ListenError; the daemon does this before it starts anything else."""
+        if not self.listener.bound:
+            await self.listener.bind()
+            log.info("fastagi_listening", host=self.cfg.host, port=self.port, max_sessions=self.cfg.max_sessions)
+
     async def run(self) -> None:
-        """Serves until cancelled; ListenError if the port cannot be taken."""
-        await self.listener.bind()
-        log.info("fastagi_listening", host=self.cfg.host, port=self.port, max_sessions=self.cfg.max_sessions)
+        """Serves until cancelled (binding first if bind() was not called)."""
+        await self.bind()
         await self.listener.serve()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -43,11 +43,12 @@ class DaemonProcess:
         self.proc: subprocess.Popen | None = None
         self.secret = secret
 
-    def start(self, wait_connected: bool = True) -> "DaemonProcess":
+    def start(self, wait_connected: bool = True, preexec_fn=None) -> "DaemonProcess":
+        """`preexec_fn`: run in the child before the daemon, e.g. to lower its RLIMIT_NOFILE."""
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pbx_bridge", "run", "-c", str(self.config_path)],
-            stdout=self._log, stderr=subprocess.STDOUT, env=self.env,
+            stdout=self._log, stderr=subprocess.STDOUT, env=self.env, preexec_fn=preexec_fn,
         )
         DaemonProcess.running.append(self)
         if wait_connected:
