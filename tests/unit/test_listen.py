@@ -157,3 +157,25 @@ def test_the_descriptor_budget_raises_the_soft_limit_up_to_the_hard_one(monkeypa
     with capture_logs() as logs:
         listen.ensure_fd_budget(2000)
     assert limits["now"] == (1024, 1024) and [e["event"] for e in logs] == ["fd_limit_low"]
+
+
+def test_the_default_wallboard_port_is_none_of_asterisks_nor_mosquittos(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("ami:\n  host: 127.0.0.1\n")
+    cfg = load_config(str(path), env={})
+    taken = {8088, 8089, 5038, 4573, 5060, 5061, 4569, 9001, 1883, cfg.agi.port, cfg.mqtt.port}
+    assert cfg.wallboard.port not in taken and cfg.wallboard.port == 8480
+    assert (cfg.wallboard.max_connections, cfg.wallboard.idle_timeout) == (64, 10)
+
+
+def test_the_unit_allows_far_more_descriptors_than_the_listeners_caps_and_the_rest(tmp_path):
+    from pathlib import Path
+
+    path = tmp_path / "c.yaml"
+    path.write_text("ami:\n  host: 127.0.0.1\n")
+    cfg = load_config(str(path), env={})
+    unit = (Path(__file__).resolve().parents[2] / "systemd" / "pbx-bridge.service").read_text()
+    limits = [line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("LimitNOFILE=")]
+    assert len(limits) == 1
+    needed = cfg.agi.max_sessions + cfg.wallboard.max_connections + listen.OTHER_FDS
+    assert int(limits[0]) >= 10 * needed
