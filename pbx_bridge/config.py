@@ -183,6 +183,8 @@ class WallboardConfig(_Strict):
     host: str
     port: int = Field(ge=0, le=65535)
     broker: str = Field(description="the broker's websockets URL as the supervisors' browsers reach it")
+    max_connections: int = Field(ge=1, le=10_000, description="open at once; more are closed at once")
+    idle_timeout: float = Field(gt=0, le=300, description="seconds to send the request, and again to take the answer")
 
 
 class RealtimeQueueLogConfig(_Strict):

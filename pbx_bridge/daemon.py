@@ -13,7 +13,7 @@ import signal
 
 import structlog
 
-from pbx_bridge import sdnotify
+from pbx_bridge import listen, sdnotify
 from pbx_bridge.ami.client import AmiClient, AmiError
 from pbx_bridge.agi.routes import all_routes
 from pbx_bridge.agi.server import FastAgiServer
@@ -76,7 +76,8 @@ class Daemon:
 
             self.wallboard = WallboardServer(cfg.wallboard.host, cfg.wallboard.port, {
                 "broker": cfg.wallboard.broker, "prefix": f"{cfg.mqtt.topic_prefix}/{cfg.pbx}",
-                "sl_target": cfg.reports.targets.timely_rate, "abandon_target": cfg.reports.targets.abandon_rate})
+                "sl_target": cfg.reports.targets.timely_rate, "abandon_target": cfg.reports.targets.abandon_rate},
+                max_connections=cfg.wallboard.max_connections, idle_timeout=cfg.wallboard.idle_timeout)
         self.reports = None
         if cfg.reports.scheduler:
             from pbx_bridge.reports.scheduler import ReportScheduler
@@ -300,6 +301,12 @@ async def main(cfg: Config, secret: str) -> None:
     """A clean stop (SIGTERM) returns; a failure raises the task's exception for the command."""
     upgrade(cfg.store.url)
     daemon = Daemon(cfg, secret)  # may raise RotaError, ScreeningFileError or SpoolError: exit 2
+    listen.ensure_fd_budget(cfg.agi.max_sessions + (cfg.wallboard.max_connections if cfg.wallboard.enabled else 0))
+    # The ports first: one in use ends the start here (ListenError: one line, exit 2), before
+    # anything connects and before systemd hears READY=1.
+    for listener in (daemon.agi, daemon.wallboard):
+        if listener is not None:
+            await listener.bind()
     daemon.life.guard(asyncio.current_task())
     try:
         await daemon.run()

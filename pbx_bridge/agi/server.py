@@ -3,8 +3,8 @@
 Written on asyncio streams rather than panoramisk's fast_agi, which spins the loop forever on a
 connection closed before its header and breaks plain-function routes on Python 3.11. Every
 session is bounded: a header timeout, a command timeout, a write (drain) timeout for a client that
-stops reading, a size limit on the header, and a cap on concurrent sessions. One client can waste
-at most its own session, never the loop.
+stops reading, a size limit on the header, and a cap on concurrent sessions (pbx_bridge/listen.py,
+shared with the wallboard). One client can waste at most its own session, never the loop.
 
 Every session must carry the secret the dialplan puts in its AGI URL
 (`agi://127.0.0.1:4573/ring_twice?auth=${PBXB_AGI_SECRET},inbound`): loopback is not a boundary
@@ -25,6 +25,7 @@ from typing import Awaitable, Callable
 import structlog
 
 from pbx_bridge.config import AgiConfig
+from pbx_bridge.listen import Listener
 
 log = structlog.get_logger(__name__)
 
@@ -188,56 +189,60 @@ class FastAgiServer:
         self.cfg = cfg
         self._secret = cfg.secret.get_secret_value().encode()
         self.routes = routes
-        self.slots = asyncio.Semaphore(cfg.max_sessions)
-        self.active: set[asyncio.Task] = set()
+        # A backlog below max_sessions drops SYNs in a burst, and the kernel retries them a full second
+        # later: a second of extra ringing for those callers.
+        self.listener = Listener("agi", cfg.host, cfg.port, self._accept, max_connections=cfg.max_sessions,
+                                 limit=MAX_LINE * 2, backlog=max(cfg.max_sessions, 128))
         self.served = 0
-        self.rejected = 0
         self.malformed = 0
         self.failed = 0
         self.unauthenticated = 0
-        self.listening = False
-        self.port = cfg.port
         self._ids = itertools.count(1)
 
+    @property
+    def listening(self) -> bool:
+        return self.listener.listening
+
+    @property
+    def port(self) -> int:
+        return self.listener.port
+
+    @property
+    def active(self) -> set[asyncio.Task]:
+        return self.listener.active
+
+    @property
+    def rejected(self) -> int:
+        """Sessions refused at once: max_sessions were open."""
+        return self.listener.refused
+
     def health(self) -> dict:
+        listener = self.listener.health()
         return {"listening": self.listening, "active": len(self.active), "served": self.served,
                 "rejected": self.rejected, "malformed": self.malformed, "failed": self.failed,
-                "unauthenticated": self.unauthenticated}
+                "unauthenticated": self.unauthenticated, "accept_errors": listener["accept_errors"],
+                "crashed": listener["crashed"]}
+
+    async def bind(self) -> None:
+        """Take the port, or raise ListenError; the daemon does this before it starts anything else."""
+        if not self.listener.bound:
+            await self.listener.bind()
+            log.info("fastagi_listening", host=self.cfg.host, port=self.port, max_sessions=self.cfg.max_sessions)
 
     async def run(self) -> None:
-        # A backlog below max_sessions drops SYNs in a burst, and the kernel retries them a full second
-        # later: a second of extra ringing for those callers.
-        server = await asyncio.start_server(self._accept, self.cfg.host, self.cfg.port, limit=MAX_LINE * 2,
-                                            backlog=max(self.cfg.max_sessions, 128))
-        self.port = server.sockets[0].getsockname()[1]
-        self.listening = True
-        log.info("fastagi_listening", host=self.cfg.host, port=self.port)
-        try:
-            async with server:
-                await server.serve_forever()
-        finally:
-            self.listening = False
-            for task in list(self.active):
-                task.cancel()
+        """Serves until cancelled (binding first if bind() was not called)."""
+        await self.bind()
+        await self.listener.serve()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if self.slots.locked():
-            self.rejected += 1
-            log.warning("fastagi_session_rejected", reason="max_sessions reached", limit=self.cfg.max_sessions)
-            writer.transport.abort()
-            return
-        async with self.slots:
-            self.active.add(task)
-            try:
-                await self._session(reader, writer)
-            finally:
-                self.active.discard(task)
-                # Nothing left to say: close cleanly, unless the peer stopped reading our output.
-                if writer.transport.get_write_buffer_size():
-                    writer.transport.abort()
-                else:
-                    writer.close()
+        try:
+            await self._session(reader, writer)
+        finally:
+            # Nothing left to say: close cleanly, unless the peer stopped reading our output.
+            if writer.transport.get_write_buffer_size():
+                writer.transport.abort()
+            else:
+                writer.close()
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session_id = next(self._ids)

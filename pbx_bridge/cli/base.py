@@ -62,6 +62,7 @@ def run(config_path: str) -> None:
     logs.configure(cfg.logging.format, cfg.logging.level)
     from pbx_bridge.daemon import main as daemon_main
     from pbx_bridge.life import describe
+    from pbx_bridge.listen import listen_error_in
     from pbx_bridge.nuisance.file import ScreeningFileError
     from pbx_bridge.rota.load import RotaError
     from pbx_bridge.store.spool import SpoolError
@@ -74,8 +75,9 @@ def run(config_path: str) -> None:
         _fail(2, f"screening file error: {exc}")
     except SpoolError as exc:
         _fail(2, f"store.spool_dir: {exc}")
-    # (a listener that cannot bind, pbx_bridge.listen.ListenError, is mapped to exit 2 here, before the catch-all)
     except Exception as exc:  # noqa: BLE001 - the daemon failed: one line here, systemd restarts it
+        if (taken := listen_error_in(exc)) is not None:  # a port in use: the admin's to fix, not a crash
+            _fail(2, str(taken))
         if getattr(exc, "daemon_task", None) is None:  # a task's failure is logged already, with its traceback
             click.echo(logs.mask_text("".join(traceback.format_exception(exc))).rstrip("\n"), err=True)
         _fail(1, describe(exc))

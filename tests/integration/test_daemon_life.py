@@ -97,21 +97,39 @@ def test_sigterm_while_the_ami_connection_is_still_being_made_ends_the_daemon_wi
 
 
 def test_a_task_that_fails_while_ami_is_down_ends_the_daemon_non_zero_and_says_which(tmp_path):
-    """The issue's hang: the wallboard's port is taken while AMI refuses; the daemon must not live on
-    with FastAGI closed, silent, and deaf to SIGTERM."""
+    """The issue's hang: a task fails while AMI refuses; the daemon must not live on with FastAGI
+    closed, silent, and deaf to SIGTERM. The real command, its call sweeper made to raise."""
+    agi_port = mosquitto.free_port()
+    daemon = DaemonProcess(tmp_path, f"sqlite:///{tmp_path}/store.db",
+                           ami={"port": closed_port(), "reconnect_min": 0.01, "reconnect_max": 0.05},
+                           agi={"port": agi_port})
+    daemon.start(wait_connected=False, module="tests.support.failing_run")
+    code = daemon.exited(within=HANG_S)
+    assert code == 1
+    failed = [line for line in daemon.lines() if line.get("event") == "daemon_task_failed"]
+    assert [line["task"] for line in failed] == ["call-sweeper"], daemon.log_path.read_text()[-3000:]
+    assert "Traceback" in failed[0].get("exception", ""), "the failure is logged with its traceback"
+    assert "SweeperBroke" in failed[0]["exception"]
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", agi_port), timeout=2).close()
+
+
+def test_a_wallboard_port_taken_while_ami_is_down_ends_the_start_with_exit_2(tmp_path):
+    """The issue's reproduction (the wallboard's port taken, AMI refusing): one line, exit 2, and no
+    FastAGI left listening (the ports are taken before anything else starts)."""
     agi_port = mosquitto.free_port()
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen(1)
+        taken = squatter.getsockname()[1]
         daemon = DaemonProcess(tmp_path, f"sqlite:///{tmp_path}/store.db",
                                ami={"port": closed_port(), "reconnect_min": 0.01, "reconnect_max": 0.05},
-                               agi={"port": agi_port},
-                               wallboard={"enabled": True, "port": squatter.getsockname()[1]})
+                               agi={"port": agi_port}, wallboard={"enabled": True, "port": taken})
         daemon.start(wait_connected=False)
         code = daemon.exited(within=HANG_S)
-    assert code != 0
-    failed = [line for line in daemon.lines() if line.get("event") == "daemon_task_failed"]
-    assert [line["task"] for line in failed] == ["wallboard"], daemon.log_path.read_text()[-3000:]
-    assert "Traceback" in failed[0].get("exception", ""), "the failure is logged with its traceback"
+    assert code == 2
+    said = [line for line in daemon.lines() if line.get("event") == "<non-json>"]
+    assert [line["raw"] for line in said if line["raw"].startswith("pbx-bridge: ")] == [
+        f"pbx-bridge: wallboard: cannot listen on 127.0.0.1:{taken}: Address already in use"]
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", agi_port), timeout=2).close()

@@ -45,11 +45,13 @@ class DaemonProcess:
         self.proc: subprocess.Popen | None = None
         self.secret = secret
 
-    def start(self, wait_connected: bool = True) -> "DaemonProcess":
+    def start(self, wait_connected: bool = True, preexec_fn=None, module: str = "pbx_bridge") -> "DaemonProcess":
+        """`preexec_fn`: run in the child before the daemon, e.g. to lower its RLIMIT_NOFILE.
+        `module`: what `python -m` runs; a tests/support wrapper of the real command to inject a fault."""
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pbx_bridge", "run", "-c", str(self.config_path)],
-            stdout=self._log, stderr=subprocess.STDOUT, env=self.env,
+            [sys.executable, "-m", module, "run", "-c", str(self.config_path)],
+            stdout=self._log, stderr=subprocess.STDOUT, env=self.env, preexec_fn=preexec_fn,
         )
         DaemonProcess.running.append(self)
         if wait_connected:

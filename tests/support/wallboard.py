@@ -135,7 +135,7 @@ def open_wallboard(ws_port: int | None = None, prefix: str | None = "pbx-bridge/
     """Opens the page against the broker's websockets listener on 127.0.0.1:ws_port.
 
     `url` is the page (default: the package's index.html as a file: URL; pass the daemon's
-    wallboard server, e.g. http://127.0.0.1:8088/, to test it as served). `params` adds query
+    wallboard server, e.g. http://127.0.0.1:8480/, to test it as served). `params` adds query
     settings (sl_target, user, password, ...).
     """
     from playwright.sync_api import sync_playwright

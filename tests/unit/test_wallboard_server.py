@@ -6,8 +6,10 @@ import asyncio
 import json
 
 import pytest
+from hypothesis import given, strategies as st
 
 from pbx_bridge.wallboard_server import WallboardServer, page_files
+from tests.support.fuzzing import fuzz_settings
 
 
 async def request(port: int, raw: bytes) -> tuple[int, dict, bytes]:
@@ -104,3 +106,104 @@ async def test_health_counts(server):
     await request(server.port, get("/"))
     await request(server.port, get("/missing"))
     assert server.health()["served"] == 1 and server.health()["not_found"] == 1
+
+
+# --- bounded: a cap on connections, a timeout for idle ones, a 400 for what cannot be parsed ----------
+
+async def started(**over) -> tuple[WallboardServer, asyncio.Task]:
+    srv = WallboardServer("127.0.0.1", 0, **over)
+    task = asyncio.create_task(srv.run())
+    async with asyncio.timeout(5):
+        while not srv.listening:
+            await asyncio.sleep(0.01)
+    return srv, task
+
+
+async def stopped(task: asyncio.Task) -> None:
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_connections_beyond_the_cap_are_closed_and_idle_ones_time_out(tmp_path):
+    srv, task = await started(max_connections=4, idle_timeout=0.3)
+    idle = [await asyncio.open_connection("127.0.0.1", srv.port) for _ in range(4)]
+    async with asyncio.timeout(5):
+        while srv.health()["active"] < 4:
+            await asyncio.sleep(0.01)
+    for _ in range(3):  # the cap is reached: these are closed at once, unanswered
+        assert await request(srv.port, get("/")) == (0, {}, b"")
+    assert srv.health()["over_capacity"] == 3 and srv.health()["active"] == 4
+    for reader, writer in idle:  # the server gives up on the idle ones by itself...
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+    status, _, _ = await request(srv.port, get("/"))  # ...and serves again
+    assert status == 200 and srv.served == 1
+    await stopped(task)
+
+
+@pytest.mark.parametrize("target", ["http://[::1/", "http://[v1.x/", "//[", "http://]/", "http://[zz]/"])
+async def test_a_target_urlsplit_cannot_parse_is_400(server, target):
+    status, _, body = await request(server.port, get(target))
+    assert status == 400 and body == b"bad request\n"
+    status, _, _ = await request(server.port, get("/"))
+    assert status == 200 and server.health()["crashed"] == 0
+
+
+@pytest.fixture(scope="module")
+def fuzz_server():
+    """One server on its own loop and thread for every example (starting one per example is slow)."""
+    import threading
+
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder = {}
+
+    async def main():
+        holder["srv"], holder["task"] = await started()
+        ready.set()
+        try:
+            await holder["task"]
+        except asyncio.CancelledError:
+            pass
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    assert ready.wait(5)
+    yield holder["srv"]
+    loop.call_soon_threadsafe(holder["task"].cancel)
+    thread.join(5)
+    loop.close()
+
+
+def blocking_request(port: int, raw: bytes) -> int:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(raw)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return int(data.split(b" ", 2)[1]) if data else 0
+
+
+URL_PIECES = [b"http://", b"https://", b"//", b"/", b"[", b"]", b"::1", b"v1.x", b":", b"99999", b"@", b"%",
+              b"%2e", b"%zz", b"?", b"#", b"..", b"index.html", b"\x00", b"\xff", b" ", b"\r\n", b"\t", b"*"]
+LINES = st.one_of(
+    st.binary(max_size=300),
+    st.tuples(st.sampled_from([b"", b"http://", b"//", b"/", b"HTTP://"]),
+              st.lists(st.one_of(st.sampled_from(URL_PIECES), st.binary(max_size=4)), max_size=10))
+      .map(lambda t: t[0] + b"".join(t[1])),
+).filter(lambda b: b"\r\n\r\n" not in b)
+
+
+@fuzz_settings(3)  # ~1 ms an example
+@given(line=LINES, shape=st.sampled_from(["line", "target", "method"]))
+def test_any_request_line_is_answered_200_400_404_or_405_and_never_crashes_the_server(fuzz_server, line, shape):
+    if shape == "target":
+        line = b"GET " + line + b" HTTP/1.1"
+    elif shape == "method":
+        line = line.replace(b" ", b"") + b" / HTTP/1.1"
+    status = blocking_request(fuzz_server.port, line + b"\r\nHost: x\r\n\r\n")
+    assert status in (200, 400, 404, 405), (line, status)
+    assert fuzz_server.health()["crashed"] == 0

@@ -1,0 +1,28 @@
+"""`pbx-bridge run`, the real command in a real process, with one task made to fail once the
+daemon runs: the call sweeper raises shortly after start, whatever AMI is doing.
+
+Used by tests/integration/test_daemon_life.py: the daemon must log the failure at once, stop every
+other task and exit non-zero by itself (systemd then restarts it), instead of living on half-dead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from pbx_bridge import daemon
+from pbx_bridge.cli import main
+
+
+class SweeperBroke(RuntimeError):
+    pass
+
+
+async def _broken_sweeper(self) -> None:  # noqa: ANN001 - replaces Daemon._sweeper
+    await asyncio.sleep(0.5)
+    raise SweeperBroke("the sweeper broke (injected by tests/support/failing_run.py)")
+
+
+daemon.Daemon._sweeper = _broken_sweeper
+sys.argv[0] = "pbx-bridge"
+main()
