@@ -21,7 +21,7 @@ from pbx_bridge.agents.settings import AgentsConfig
 from pbx_bridge.nuisance.settings import NuisanceConfig
 from pbx_bridge.reports.settings import ReportsConfig
 
-from pbx_bridge.yaml_errors import format_validation_error, node_line, read_yaml
+from pbx_bridge.yaml_errors import format_validation_error, node_line, read_bytes, read_yaml
 
 SECRET_ENV = "PBX_BRIDGE_AMI_SECRET"
 STORE_URL_ENV = "PBX_BRIDGE_STORE_URL"
@@ -232,6 +232,27 @@ def _read_yaml(path: str) -> tuple[dict, yaml.Node | None]:
     return read_yaml(path, ConfigError)
 
 
+MAX_SECRET_BYTES = 4096
+
+
+class SecretFileError(Exception):
+    """Why a secret file was refused, in words that never include the secret."""
+
+
+def read_secret_file(path: str | Path) -> str:
+    """The secret in a file (stripped): a regular file of at most 4 KiB, UTF-8; SecretFileError
+    (`cannot read PATH: ...`, `PATH: not a regular file`, `PATH: too large ...`) otherwise.
+
+    Bounded because the path is the admin's: `/dev/zero` or a log file named by mistake must be
+    a one-line error at start, not a MemoryError.
+    """
+    raw = read_bytes(str(path), SecretFileError, limit=MAX_SECRET_BYTES)
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SecretFileError(f"{path}: not UTF-8 text") from None
+
+
 def _resolve_secret(data: dict, path: str, root: yaml.Node | None, env: dict[str, str]) -> None:
     ami = data.get("ami")
     if not isinstance(ami, dict):
@@ -239,12 +260,11 @@ def _resolve_secret(data: dict, path: str, root: yaml.Node | None, env: dict[str
     if env.get(SECRET_ENV):
         ami["secret"] = env[SECRET_ENV]
     elif ami.get("secret_file") and not ami.get("secret"):
-        secret_path = Path(str(ami["secret_file"]))
         try:
-            ami["secret"] = secret_path.read_text("utf-8").strip()
-        except OSError as exc:
+            ami["secret"] = read_secret_file(str(ami["secret_file"]))
+        except SecretFileError as exc:
             line = node_line(root, ("ami", "secret_file"))
-            raise ConfigError(f"{path}:{line}: ami.secret_file: cannot read {secret_path}: {exc.strerror}") from exc
+            raise ConfigError(f"{path}:{line}: ami.secret_file: {exc}") from None
 
 
 def load_config(path: str, env: dict[str, str] | None = None) -> Config:
