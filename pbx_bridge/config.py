@@ -241,7 +241,7 @@ class SecretFileError(Exception):
 
 def read_secret_file(path: str | Path) -> str:
     """The secret in a file (stripped): a regular file of at most 4 KiB, UTF-8; SecretFileError
-    (`cannot read PATH: ...`, `PATH: not a regular file`, `PATH: too large ...`) otherwise.
+    (`PATH: cannot read: ...`, `PATH: not a regular file`, `PATH: too large ...`) otherwise.
 
     Bounded because the path is the admin's: `/dev/zero` or a log file named by mistake must be
     a one-line error at start, not a MemoryError.

@@ -185,7 +185,8 @@ def _bounded(loader: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
             self._heights.append(0)
             node = super().compose_node(parent, index)
             height = self._heights.pop() + 1
-            self._child(height, event.start_mark)
+            if self._heights:
+                self._heights[-1] = max(self._heights[-1], height)
             if event.anchor is not None:
                 self._anchored[id(node)] = (self._nodes - before + 1, height)
             return node
