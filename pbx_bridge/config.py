@@ -22,7 +22,7 @@ from pbx_bridge.agents.settings import AgentsConfig
 from pbx_bridge.nuisance.settings import NuisanceConfig
 from pbx_bridge.reports.settings import ReportsConfig
 
-from pbx_bridge.yaml_errors import format_validation_error, node_line, read_yaml
+from pbx_bridge.yaml_errors import format_validation_error, node_line, read_bytes, read_yaml
 
 SECRET_ENV = "PBX_BRIDGE_AMI_SECRET"
 AGI_SECRET_ENV = "PBX_BRIDGE_AGI_SECRET"
@@ -69,9 +69,6 @@ class AmiConfig(_Strict):
         if self.ping_interval + self.ping_timeout > 30:
             raise ValueError("ping_interval + ping_timeout must be 30 s or less, so a dead AMI is noticed in time")
         return self
-
-
-AGI_SECRET_MAX_FILE = 4096
 
 
 class AgiConfig(_Strict):
@@ -253,47 +250,46 @@ def _read_yaml(path: str) -> tuple[dict, yaml.Node | None]:
     return read_yaml(path, ConfigError)
 
 
-def _resolve_secret(data: dict, path: str, root: yaml.Node | None, env: dict[str, str]) -> None:
-    ami = data.get("ami")
-    if not isinstance(ami, dict):
-        return
-    if env.get(SECRET_ENV):
-        ami["secret"] = env[SECRET_ENV]
-    elif ami.get("secret_file") and not ami.get("secret"):
-        secret_path = Path(str(ami["secret_file"]))
-        try:
-            ami["secret"] = secret_path.read_text("utf-8").strip()
-        except OSError as exc:
-            line = node_line(root, ("ami", "secret_file"))
-            raise ConfigError(f"{path}:{line}: ami.secret_file: cannot read {secret_path}: {exc.strerror}") from exc
+MAX_SECRET_BYTES = 4096
 
 
-def _resolve_agi_secret(data: dict, path: str, root: yaml.Node | None, env: dict[str, str]) -> None:
-    """The FastAGI secret: the environment wins over agi.secret_file (read at most 4 KiB)."""
-    agi = data.get("agi")
-    if env.get(AGI_SECRET_ENV):
-        if not isinstance(agi, dict):
-            agi = data["agi"] = {}
-        agi["secret"] = env[AGI_SECRET_ENV]
-        return
-    if not isinstance(agi, dict) or not agi.get("secret_file") or agi.get("secret"):
-        return
-    secret_path = Path(str(agi["secret_file"]))
+class SecretFileError(Exception):
+    """Why a secret file was refused, in words that never include the secret."""
 
-    def refuse(problem: str) -> ConfigError:
-        return ConfigError(f"{path}:{node_line(root, ('agi', 'secret_file'))}: agi.secret_file: {secret_path}: {problem}")
 
+def read_secret_file(path: str | Path) -> str:
+    """The secret in a file (stripped): a regular file of at most 4 KiB, UTF-8; SecretFileError
+    (`PATH: cannot read: ...`, `PATH: not a regular file`, `PATH: too large ...`) otherwise.
+
+    Bounded because the path is the admin's: `/dev/zero` or a log file named by mistake must be
+    a one-line error at start, not a MemoryError.
+    """
+    raw = read_bytes(str(path), SecretFileError, limit=MAX_SECRET_BYTES)
     try:
-        with secret_path.open("rb") as handle:
-            raw = handle.read(AGI_SECRET_MAX_FILE + 1)
-    except OSError as exc:
-        raise refuse(f"cannot read it: {exc.strerror}") from exc
-    if len(raw) > AGI_SECRET_MAX_FILE:
-        raise refuse(f"longer than {AGI_SECRET_MAX_FILE} bytes: not a secret file")
-    secret = raw.decode("utf-8", "replace").strip()
-    if not secret:
-        raise refuse("empty")
-    agi["secret"] = secret
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SecretFileError(f"{path}: not UTF-8 text") from None
+
+
+def _resolve_secret(section: str, env_name: str, data: dict, path: str, root: yaml.Node | None,
+                    env: dict[str, str]) -> None:
+    """`<section>.secret`: the environment wins over `<section>.secret_file` (read_secret_file)."""
+    values = data.get(section)
+    if env.get(env_name):
+        if not isinstance(values, dict):
+            values = data[section] = {}
+        values["secret"] = env[env_name]
+        return
+    if not isinstance(values, dict) or not values.get("secret_file") or values.get("secret"):
+        return
+    try:
+        secret = read_secret_file(str(values["secret_file"]))
+        if not secret:
+            raise SecretFileError(f"{values['secret_file']}: empty")
+    except SecretFileError as exc:
+        line = node_line(root, (section, "secret_file"))
+        raise ConfigError(f"{path}:{line}: {section}.secret_file: {exc}") from None
+    values["secret"] = secret
 
 
 def _url_passwords(url: str | None) -> list[str]:
@@ -334,8 +330,8 @@ def load_config(path: str, env: dict[str, str] | None = None) -> Config:
     """Read, merge and validate; raise ConfigError with one line for the admin."""
     env = dict(os.environ if env is None else env)
     data, root = _read_yaml(path)
-    _resolve_secret(data, path, root, env)
-    _resolve_agi_secret(data, path, root, env)
+    _resolve_secret("ami", SECRET_ENV, data, path, root, env)
+    _resolve_secret("agi", AGI_SECRET_ENV, data, path, root, env)
     if env.get(STORE_URL_ENV):
         data = _deep_merge(data, {"store": {"url": env[STORE_URL_ENV]}})
     if env.get(QUEUE_LOG_URL_ENV) and isinstance((data.get("reconcile") or {}).get("realtime"), dict):

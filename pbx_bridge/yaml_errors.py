@@ -8,6 +8,16 @@ Two pieces:
 - `read_yaml(path, error)`: the parsed data and its node tree (the nodes carry line numbers);
 - `format_validation_error(path, root, data, exc)`: the one line for a pydantic ValidationError.
 
+Every admin file (config, rota, screening list) is read within limits, because the daemon reads
+them again while it runs (SIGHUP, the file watchers) and must refuse a bad edit rather than die or
+swap: at most `MAX_FILE_BYTES` of a regular file, read before parsing; at most `MAX_DEPTH` levels
+of nesting (PyYAML composes recursively: a `[[[[...` file would end in RecursionError); at most
+`MAX_NODES` values, counting what aliases expand to (a "billion laughs" file of a few lines
+expands to billions of values; aliases that stay small, `<<: *defaults`, remain allowed). The
+largest real file, a screening list of some thousands of numbers, is far inside every limit.
+Dates in them lie in `FIRST_YEAR..LAST_YEAR` (`in_years`): a rota simulated from the year 1, or a
+screen `until: 9999-12-31` plus one day, would cost minutes or overflow.
+
 A validator that checks something across the document (a company in two rounds, say) raises
 `At("message", loc=(...))`: `loc` is the key path below the model being validated, so the line
 points at the offending key rather than at the top of the model.
@@ -15,12 +25,28 @@ points at the offending key rather than at the top of the model.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
-from pathlib import Path
+import stat
+from datetime import date
 from typing import Any, Sequence
 
 import yaml
 from pydantic import ValidationError
+from yaml.events import AliasEvent
+
+MAX_FILE_BYTES = 1 << 20
+MAX_DEPTH = 32
+MAX_NODES = 200_000
+FIRST_YEAR, LAST_YEAR = 1970, 2100
+
+
+def in_years(day: date) -> date:
+    """`day` (a date or datetime), or ValueError if its year is outside FIRST_YEAR..LAST_YEAR."""
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValueError(f"{day.isoformat()} is outside the years {FIRST_YEAR}..{LAST_YEAR}")
+    return day
 
 
 class At(ValueError):
@@ -61,25 +87,146 @@ def _timestamp_or_text(loader: PlainLoader, node: yaml.ScalarNode):
 PlainLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
 
 
-def read_yaml(path: str, error: type[Exception], loader: type[yaml.SafeLoader] = yaml.SafeLoader,
-              text: str | None = None) -> tuple[dict, yaml.Node | None]:
-    """The file's mapping and its node tree; `error(one line)` if it cannot be read or parsed."""
-    if text is None:
+def _size(n: int) -> str:
+    """`4.8 MiB`, `1 MiB`, `4 KiB`"""
+    unit, div = ("MiB", 1 << 20) if n >= 1 << 20 else ("KiB", 1 << 10)
+    return f"{f'{n / div:.1f}'.removesuffix('.0')} {unit}"
+
+
+def _open_regular(path: str) -> tuple[int, os.stat_result]:
+    """O_NONBLOCK: a FIFO named by mistake is refused instead of blocking the reader."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    return fd, os.fstat(fd)
+
+
+def read_bytes(path: str, error: type[Exception], limit: int = MAX_FILE_BYTES) -> bytes:
+    """The content of a regular file of at most `limit` bytes; `error(one line)` otherwise.
+
+    The size is checked before anything is read, and the read itself stops one byte past the
+    limit: /dev/zero or a runaway log named by mistake costs nothing.
+    """
+    try:
+        fd, st = _open_regular(path)
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc.strerror}") from exc
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{path}: not a regular file")
+        if st.st_size > limit:
+            raise error(f"{path}: too large ({_size(st.st_size)}, limit {_size(limit)})")
         try:
-            text = Path(path).read_text("utf-8")
+            raw = fh.read(limit + 1)
         except OSError as exc:
             raise error(f"{path}: cannot read: {exc.strerror}") from exc
+    if len(raw) > limit:  # grew since the stat
+        raise error(f"{path}: too large (over {_size(limit)})")
+    return raw
+
+
+def file_digest(path: str) -> bytes | None:
+    """What a file watcher compares: the sha256 of what `read_bytes` would read, or of the
+    file's size and type when it would refuse it (so a refused file is tried again only when it
+    changes); None when the file cannot be opened (missing)."""
+    try:
+        fd, st = _open_regular(path)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
+            return hashlib.sha256(f"refused {st.st_mode} {st.st_size} {st.st_mtime_ns}".encode()).digest()
+        try:
+            return hashlib.sha256(fh.read(MAX_FILE_BYTES + 1)).digest()
+        except OSError:
+            return None
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """A limit of this module, at the node where it was passed."""
+
+
+def _bounded(loader: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
+    """`loader` with the depth and node-count limits checked as the node tree is composed."""
+    cached = _BOUNDED.get(loader)
+    if cached is not None:
+        return cached
+
+    class Bounded(loader):  # type: ignore[misc, valid-type]
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self._heights: list[int] = []  # per node being composed: the tallest child so far
+            self._nodes = 0
+            self._anchored: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded values, height)
+
+        def _count(self, n: int, mark: yaml.Mark) -> None:
+            self._nodes += n
+            if self._nodes > MAX_NODES:
+                raise _Refused(problem=f"too many values (over {MAX_NODES}, aliases counted as expanded)",
+                               problem_mark=mark)
+
+        def _child(self, height: int, mark: yaml.Mark) -> None:
+            if len(self._heights) + height > MAX_DEPTH:
+                raise _Refused(problem=f"too deeply nested (over {MAX_DEPTH} levels)", problem_mark=mark)
+            if self._heights:
+                self._heights[-1] = max(self._heights[-1], height)
+
+        def compose_node(self, parent, index):  # noqa: ANN001, ANN202 - PyYAML's signature
+            event = self.peek_event()
+            if isinstance(event, AliasEvent):
+                node = super().compose_node(parent, index)
+                expanded = self._anchored.get(id(node))
+                if expanded is None:
+                    raise _Refused(problem="an alias inside its own anchor", problem_mark=event.start_mark)
+                self._count(expanded[0], event.start_mark)
+                self._child(expanded[1], event.start_mark)
+                return node
+            self._child(1, event.start_mark)
+            self._count(1, event.start_mark)
+            before = self._nodes
+            self._heights.append(0)
+            node = super().compose_node(parent, index)
+            height = self._heights.pop() + 1
+            if self._heights:
+                self._heights[-1] = max(self._heights[-1], height)
+            if event.anchor is not None:
+                self._anchored[id(node)] = (self._nodes - before + 1, height)
+            return node
+
+    Bounded.__name__ = f"Bounded{loader.__name__}"
+    _BOUNDED[loader] = Bounded
+    return Bounded
+
+
+_BOUNDED: dict[type, type] = {}
+
+
+def read_yaml(path: str, error: type[Exception], loader: type[yaml.SafeLoader] = yaml.SafeLoader,
+              text: str | None = None) -> tuple[dict, yaml.Node | None]:
+    """The file's mapping and its node tree; `error(one line)` if it cannot be read or parsed, or
+    passes a limit (size, depth, values)."""
+    if text is None:
+        raw = read_bytes(path, error)
+        try:
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise error(f"{path}: not UTF-8 text: {exc.reason}") from exc
+    elif (size := len(text.encode("utf-8"))) > MAX_FILE_BYTES:
+        raise error(f"{path}: too large ({_size(size)}, limit {_size(MAX_FILE_BYTES)})")
+    parser = _bounded(loader)(text)
     try:
-        root = yaml.compose(text, Loader=loader)
-        data = yaml.load(text, Loader=loader)  # noqa: S506 - loader is a SafeLoader subclass
+        root = parser.get_single_node()
+        data = parser.construct_document(root) if root is not None else None
+    except _Refused as exc:
+        raise error(f"{path}:{exc.problem_mark.line + 1}: {exc.problem}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}" if mark else path
         raise error(f"{where}: invalid YAML: {exc.problem}") from exc
+    except RecursionError:  # the limits above should make this unreachable
+        raise error(f"{path}: too deeply nested") from None
     except (yaml.YAMLError, ValueError) as exc:  # e.g. SafeLoader on a date like 2026-13-01
         raise error(f"{path}: invalid YAML: {exc}") from exc
+    finally:
+        parser.dispose()
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -97,9 +97,30 @@ def config() -> None:
 @config.command("check")
 @config_option
 def config_check(config_path: str) -> None:
-    """Validate the file; exit 2 with `file:line: key: problem` if it is wrong."""
+    """Validate the file, and the rota and screening files it names (those the daemon would load);
+    exit 2 with `file:line: key: problem` for each one that is wrong."""
+    from pbx_bridge.nuisance.file import ScreeningFileError, load_file
+    from pbx_bridge.rota.load import RotaError, load_rota
+
     cfg = _load(config_path)
-    click.echo(f"{config_path}: ok (pbx {cfg.pbx}, AMI {cfg.ami.host}:{cfg.ami.port})")
+    oks, problems = [f"{config_path}: ok (pbx {cfg.pbx}, AMI {cfg.ami.host}:{cfg.ami.port})"], []
+    if cfg.voicemail.enabled or cfg.agents.enabled:
+        try:
+            rota = load_rota(str(cfg.voicemail.rota))
+            oks.append(f"{cfg.voicemail.rota}: ok ({len(rota.companies)} companies, {rota.agent_count} agents)")
+        except RotaError as exc:
+            problems.append(f"pbx-bridge: rota error: {exc}")
+    if cfg.nuisance.file is not None:
+        try:
+            oks.append(f"{cfg.nuisance.file}: ok ({load_file(str(cfg.nuisance.file), cfg.tz).summary()})")
+        except ScreeningFileError as exc:
+            problems.append(f"pbx-bridge: screening file error: {exc}")
+    for line in problems:
+        click.echo(line, err=True)
+    if problems:
+        sys.exit(2)
+    for line in oks:
+        click.echo(line)
 
 
 @cli.group()

@@ -26,7 +26,8 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pbx_bridge.nuisance.model import Listed, valid_number
-from pbx_bridge.yaml_errors import At, PlainLoader, format_validation_error, node_line, read_yaml
+from pbx_bridge.yaml_errors import (At, PlainLoader, file_digest, format_validation_error, in_years, node_line,
+                                    read_bytes, read_yaml)
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +59,11 @@ class Entry(_Strict):
     @classmethod
     def _number(cls, value: object) -> str:
         return valid_number(value)
+
+    @field_validator("until")
+    @classmethod
+    def _until(cls, value: datetime | date | None) -> datetime | date | None:
+        return None if value is None else in_years(value)
 
 
 class ScreeningFile(_Strict):
@@ -130,10 +136,7 @@ class FileHolder:
         self._digest: bytes | None = None
 
     def _read(self) -> tuple[str, bytes]:
-        try:
-            raw = Path(self.path).read_bytes()
-        except OSError as exc:
-            raise ScreeningFileError(f"{self.path}: cannot read: {exc.strerror}") from exc
+        raw = read_bytes(self.path, ScreeningFileError)
         try:
             return raw.decode("utf-8"), hashlib.sha256(raw).digest()
         except UnicodeDecodeError as exc:
@@ -148,10 +151,15 @@ class FileHolder:
 
     def reload(self) -> bool:
         try:
-            text, self._digest = self._read()
+            try:
+                text, self._digest = self._read()
+            except ScreeningFileError:
+                self._digest = file_digest(self.path)  # refused (too large, ...): not again until it changes
+                raise
             loaded = load_file(self.path, self.tz, text)
-        except ScreeningFileError as exc:
-            log.warning("screening_file_reload_refused", path=self.path, error=str(exc),
+        except Exception as exc:  # noqa: BLE001 - whatever an edit does, the list in force stays
+            error = str(exc) if isinstance(exc, ScreeningFileError) else f"{self.path}: cannot load: {exc!r}"
+            log.warning("screening_file_reload_refused", path=self.path, error=error,
                         kept="the previous list stays in force" if self.current else "no list in force")
             return False
         self.current = loaded
@@ -161,10 +169,8 @@ class FileHolder:
         return True
 
     def changed(self) -> bool:
-        try:
-            return hashlib.sha256(Path(self.path).read_bytes()).digest() != self._digest
-        except OSError:
-            return False  # a missing file keeps the list in force; the next good write is read
+        digest = file_digest(self.path)
+        return digest is not None and digest != self._digest  # missing: the list in force stays
 
     async def watch(self, interval: float = 2.0) -> None:
         """Until cancelled: reload when the content changed (a broken edit is tried once per change)."""

@@ -1,7 +1,7 @@
 """The rota in force, reloaded on demand (SIGHUP, wired by the daemon) and when the file changes.
 
 A new rota that fails to load is refused: the old one stays in force and the error line is logged
-(`rota_reload_refused`). `watch()` polls the file (size, mtime and a hash of the content) from the
+(`rota_reload_refused`); the daemon never stops because of an edit (the file's limits: `yaml_errors`). `watch()` polls the file (size, mtime and a hash of the content) from the
 event loop: no thread, no inotify.
 """
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 from typing import Callable
 
 import structlog
 
 from pbx_bridge.rota.load import RotaError, load_rota
 from pbx_bridge.rota.model import Rota
+from pbx_bridge.yaml_errors import file_digest, read_bytes
 
 log = structlog.get_logger(__name__)
 
@@ -47,10 +47,7 @@ class RotaHolder:
         self._listeners.append(listener)
 
     def _read(self) -> tuple[str, bytes]:
-        try:
-            raw = open(self.path, "rb").read()  # noqa: SIM115 - small file, read at once
-        except OSError as exc:
-            raise RotaError(f"{self.path}: cannot read: {exc.strerror}") from exc
+        raw = read_bytes(self.path, RotaError)
         try:
             return raw.decode("utf-8"), hashlib.sha256(raw).digest()
         except UnicodeDecodeError as exc:
@@ -68,13 +65,17 @@ class RotaHolder:
     def reload(self) -> tuple[bool, str]:
         """Load the file again; on any error keep the rota in force. (ok, one line for the admin)."""
         try:
-            text, digest = self._read()
-            self._digest = digest
+            try:
+                text, self._digest = self._read()
+            except RotaError:
+                self._digest = self._fingerprint()  # refused (too large, ...): not again until it changes
+                raise
             rota = load_rota(self.path, text=text)
-        except RotaError as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever an edit does, the rota in force stays
             kept = "the previous rota stays in force" if self._rota is not None else "no rota in force"
-            log.warning("rota_reload_refused", path=self.path, error=str(exc), kept=kept)
-            return False, f"{exc} ({kept})"
+            error = str(exc) if isinstance(exc, RotaError) else f"{self.path}: cannot load: {exc!r}"
+            log.warning("rota_reload_refused", path=self.path, error=error, kept=kept)
+            return False, f"{error} ({kept})"
         self._rota = rota
         self.version += 1
         log.info("rota_reloaded", path=self.path, summary=_summary(rota), version=self.version)
@@ -85,17 +86,12 @@ class RotaHolder:
                 log.exception("rota_listener_failed")
         return True, f"ok: {_summary(rota)}"
 
-    def _fingerprint(self) -> tuple[int, int, bytes] | None:
-        """(mtime, size, sha256). The hash decides: a rewrite within one mtime tick is still seen,
-        and a touch with the same content is not a change. The file is small; reading it each poll
-        costs less than a stat-only scheme's edge cases."""
-        try:
-            with open(self.path, "rb") as fh:
-                st = os.fstat(fh.fileno())
-                digest = hashlib.sha256(fh.read()).digest()
-        except OSError:
-            return None
-        return st.st_mtime_ns, st.st_size, digest
+    def _fingerprint(self) -> bytes | None:
+        """The content's sha256 (None: missing). The hash decides: a rewrite within one mtime tick
+        is still seen, and a touch with the same content is not a change. The file is small (a
+        larger one is not read: see `file_digest`); reading it each poll costs less than a
+        stat-only scheme's edge cases."""
+        return file_digest(self.path)
 
     async def watch(self, interval: float = 2.0) -> None:
         """Until cancelled: every `interval` s, reload if the file's content changed.
@@ -114,6 +110,6 @@ class RotaHolder:
                 missing = True
                 continue
             missing = False
-            if fingerprint[2] != self._digest:
+            if fingerprint != self._digest:
                 log.info("rota_file_changed", path=self.path)
                 self.reload()

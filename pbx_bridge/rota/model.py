@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from pbx_bridge.config import ZoneName
 from pbx_bridge.rota.values import (  # noqa: F401 - re-exported: the rota's public names
     _EMPLOYEE_NO,
+    MAX_LISTED_DAYS,
     _as_date,
     _dates,
     employee_sort_key,
@@ -128,6 +129,11 @@ class Company(_Strict):
     def _first_str(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start(cls, value: Any) -> date | None:
+        return None if value is None else _as_date(value)
+
     @cached_property
     def ordered(self) -> tuple[Agent, ...]:
         """The agents in employee-number order, starting at `first` if set."""
@@ -169,6 +175,9 @@ class Calendar(_Strict):
         days: list[date] = []
         for first, last in _dates(value):
             days.extend(first + timedelta(n) for n in range((last - first).days + 1))
+            if len(days) > MAX_LISTED_DAYS:
+                raise ValueError(f"more than {MAX_LISTED_DAYS} days listed: list only the days that differ "
+                                 "from the calendar")
         return tuple(days)
 
     @model_validator(mode="after")

@@ -10,7 +10,13 @@ import re
 from datetime import date, datetime, time
 from typing import Any
 
-from pbx_bridge.yaml_errors import At
+from pbx_bridge.yaml_errors import At, in_years
+
+MAX_SPAN_DAYS = 366
+"""A range (leave, a block of holidays) covers at most a year: a longer one is a typo
+(`2026..2062`) or belongs in two entries, and a calendar's ranges are expanded day by day."""
+MAX_LISTED_DAYS = 10 * 366
+"""All the days of one calendar list (extra_workdays, extra_holidays) together: ten years' worth."""
 
 _EMPLOYEE_NO = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(:[0-5]\d)?$")
@@ -32,15 +38,18 @@ def parse_hhmm(value: Any) -> time:
 
 
 def _as_date(value: Any) -> date:
+    """A day in the years the rota may speak of (FIRST_YEAR..LAST_YEAR)."""
     if isinstance(value, datetime):
-        return value.date()
+        return in_years(value.date())
     if isinstance(value, date):
-        return value
+        return in_years(value)
     if isinstance(value, str):
         try:
-            return date.fromisoformat(value.strip())
+            day = date.fromisoformat(value.strip())
         except ValueError:
             pass
+        else:
+            return in_years(day)
     raise ValueError(f"{value!r} is not a date YYYY-MM-DD")
 
 
@@ -57,6 +66,9 @@ def parse_span(value: Any) -> tuple[date, date]:
         first = last = _as_date(value)
     if last < first:
         raise ValueError(f"the range {first}..{last} ends before it starts")
+    if (last - first).days + 1 > MAX_SPAN_DAYS:
+        raise ValueError(f"the range {first}..{last} covers {(last - first).days + 1} days: "
+                         f"at most {MAX_SPAN_DAYS}, split a longer one")
     return first, last
 
 
