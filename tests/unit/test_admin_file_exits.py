@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from pbx_bridge.rota.model import hash_pin
+from tests.support.agi_peer import AGI_SECRET
 
 REPO = Path(__file__).resolve().parents[2]
 HASH = hash_pin("1234")
@@ -58,7 +59,7 @@ def with_rota(tmp_path: Path, text: str = ROTA) -> dict:
 
 def pbx_bridge(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pbx_bridge", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO, env={**os.environ, "PBX_BRIDGE_AMI_SECRET": "s3cret"})
+                          timeout=timeout, cwd=REPO, env={**os.environ, "PBX_BRIDGE_AMI_SECRET": "s3cret", "PBX_BRIDGE_AGI_SECRET": AGI_SECRET})
 
 
 def assert_one_line(done: subprocess.CompletedProcess, starts: str) -> None:
@@ -166,7 +167,7 @@ def test_the_running_daemon_refuses_a_deeply_nested_rota_and_keeps_running(tmp_p
     with log.open("ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "pbx_bridge", "run", "-c", str(config)], stdout=out,
                                 stderr=subprocess.STDOUT, cwd=REPO,
-                                env={**os.environ, "PBX_BRIDGE_AMI_SECRET": "s3cret"})
+                                env={**os.environ, "PBX_BRIDGE_AMI_SECRET": "s3cret", "PBX_BRIDGE_AGI_SECRET": AGI_SECRET})
     try:
         wait_for_event(proc, log, "daemon_ready")
         (tmp_path / "rota.yaml").write_text(ROTA + f"shifts: {DEEP}\n", encoding="utf-8")

@@ -14,6 +14,7 @@ from pbx_bridge.nuisance.file import FileHolder, ScreeningFileError, load_file
 from pbx_bridge.rota import RotaError, RotaHolder, load_rota
 from pbx_bridge.rota.model import hash_pin
 from pbx_bridge.yaml_errors import MAX_DEPTH, PlainLoader, read_yaml
+from tests.support.tasks import cancel_and_wait
 
 HASH = hash_pin("1234")
 TZ = ZoneInfo("Asia/Shanghai")
@@ -195,8 +196,7 @@ def test_a_too_large_rota_is_refused_once_by_the_watcher_and_not_again_until_it_
     holder.load()
 
     async def scenario():
-        stop = asyncio.Event()
-        task = asyncio.create_task(holder.watch(stop, interval=0.02))
+        task = asyncio.create_task(holder.watch(interval=0.02))
         with capture_logs() as logs:
             path.write_text(rota_text() + "#" * (2 << 20))
             for _ in range(500):
@@ -204,8 +204,7 @@ def test_a_too_large_rota_is_refused_once_by_the_watcher_and_not_again_until_it_
                     break
                 await asyncio.sleep(0.01)
             await asyncio.sleep(0.2)
-        stop.set()
-        await asyncio.wait_for(task, 1)
+        await cancel_and_wait(task)
         return [e for e in logs if e["event"] == "rota_reload_refused"]
 
     refused = asyncio.run(scenario())
