@@ -26,6 +26,7 @@ NO_NUMBER = frozenset({"", "unknown", "anonymous", "restricted", "private", "una
 # A channel as Asterisk names it: `PJSIP/trunk-0000001a`, `Local/8001@vm-context-00000003;2`.
 # Never `,` `(` `)` `|` `&` `^` `"` `\` whitespace or control characters: those end an argument.
 _CHANNEL = re.compile(r"[A-Za-z0-9_]{1,32}/[A-Za-z0-9_.@;/+#*-]{1,200}")
+_BLANKS = " \t"  # dropped around a number; a line break is not a blank here, it is refused
 # A context, extension, queue, variable or application name we write into a command.
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,79}")
 
@@ -54,8 +55,8 @@ class PhoneNumber(str):
 
     @classmethod
     def parse(cls, raw: object) -> "PhoneNumber":
-        """Strict: surrounding blanks are dropped, anything else odd raises InvalidValue."""
-        return cls(raw.strip() if isinstance(raw, str) else raw)
+        """Strict: surrounding spaces are dropped, anything else odd raises InvalidValue."""
+        return cls(raw.strip(_BLANKS) if isinstance(raw, str) else raw)
 
 
 def phone_number_or_none(raw: object, *, source: str | None = "caller_id") -> PhoneNumber | None:
@@ -67,7 +68,7 @@ def phone_number_or_none(raw: object, *, source: str | None = "caller_id") -> Ph
     """
     if raw is None:
         return None
-    text = raw.strip() if isinstance(raw, str) else raw
+    text = raw.strip(_BLANKS) if isinstance(raw, str) else raw
     if isinstance(text, str) and text.lower() in NO_NUMBER:
         return None
     try:
