@@ -65,13 +65,13 @@ def nuisance_warn(desk: NuisanceDesk) -> Route:
             caller_channel = None
         if not call_uid or caller_channel is None:
             log.warning("nuisance_warn_outside_queued_call", agent_channel=agent_channel)
-            await session.command(f'STREAM FILE {WRONG} ""')
+            await session.command(agi_command("STREAM FILE", DialplanName(WRONG), ""))
             return
         with structlog.contextvars.bound_contextvars(uniqueid=call_uid):
             record = await desk.warn(call_uid, number, caller_channel, agent_channel)
             log.info("nuisance_warning_recorded", number=record.number, agent=record.agent, seq=record.seq,
                      endpoint=record.endpoint)
-            await session.command(f'STREAM FILE {BEEP} ""')
+            await session.command(agi_command("STREAM FILE", DialplanName(BEEP), ""))
             if record.seq < WARNINGS_TO_END_CALL:
                 return
             await session.command(agi_exec("ChannelRedirect", caller_channel, DialplanName(NOTICE_CONTEXT), "warned", 1))
