@@ -23,9 +23,10 @@ MAX_DIGITS = 32
 _PHONE = re.compile(r"\+?[0-9]{1,%d}" % MAX_DIGITS)
 # What Asterisk and trunks put in a caller ID when there is no number: normal, not worth a warning.
 NO_NUMBER = frozenset({"", "unknown", "anonymous", "restricted", "private", "unavailable", "withheld", "<unknown>"})
-# A channel as Asterisk names it: `PJSIP/trunk-0000001a`, `Local/8001@vm-context-00000003;2`.
+# A channel as Asterisk names it: `PJSIP/trunk-0000001a`, `Local/8001@vm-context-00000003;2`,
+# `IAX2/10.0.0.1:4569-1234`.
 # Never `,` `(` `)` `|` `&` `^` `"` `\` whitespace or control characters: those end an argument.
-_CHANNEL = re.compile(r"[A-Za-z0-9_]{1,32}/[A-Za-z0-9_.@;/+#*-]{1,200}")
+_CHANNEL = re.compile(r"[A-Za-z0-9_]{1,32}/[A-Za-z0-9_.@;/:+#*-]{1,200}")
 _BLANKS = " \t"  # dropped around a number; a line break is not a blank here, it is refused
 # A context, extension, queue, variable or application name we write into a command.
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,79}")

@@ -195,7 +195,7 @@ def test_nuisance_warn_redirects_only_a_channel_name_into_the_notice_context(cha
     drive(peer, nuisance_warn(Desk()))
     for command in peer.commands:
         if command.startswith("EXEC"):
-            assert re.fullmatch(r"EXEC ChannelRedirect [A-Za-z0-9_]+/[A-Za-z0-9_.@;/+#*-]+,"
+            assert re.fullmatch(r"EXEC ChannelRedirect [A-Za-z0-9_]+/[A-Za-z0-9_.@;/:+#*-]+,"
                                 r"pbx-bridge-nuisance-notice,warned,1", command), command
     assert all(n is None or n == "" or DIGITS.fullmatch(n) for n in warned), warned
 

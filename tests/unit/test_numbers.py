@@ -82,7 +82,8 @@ def test_screening_numbers_from_the_cli_and_the_file_are_phone_numbers():
             valid_number(bad)
 
 
-@pytest.mark.parametrize("good", ["PJSIP/trunk-0000001a", "Local/8001@vm-context-00000003;2", "SIP/a.b_c-1"])
+@pytest.mark.parametrize("good", ["PJSIP/trunk-0000001a", "Local/8001@vm-context-00000003;2", "SIP/a.b_c-1",
+                                  "IAX2/10.0.0.1:4569-1234"])
 def test_channel_names(good):
     assert ChannelName(good) == good
 
