@@ -74,7 +74,8 @@ def nuisance_warn(desk: NuisanceDesk) -> Route:
             await session.command(agi_command("STREAM FILE", DialplanName(BEEP), ""))
             if record.seq < WARNINGS_TO_END_CALL:
                 return
-            await session.command(agi_exec("ChannelRedirect", caller_channel, DialplanName(NOTICE_CONTEXT), "warned", 1))
+            redirect = agi_exec("ChannelRedirect", caller_channel, DialplanName(NOTICE_CONTEXT), "warned", 1)
+            await session.command(redirect)
             try:
                 status = await _variable(session, "CHANNELREDIRECT_STATUS")
             except AgiHangup:
