@@ -150,7 +150,7 @@ class Daemon:
         self.callbacks = CallbackPlacer(
             cfg.callbacks, cfg.pbx, self.engine, lambda action, timeout: self.ami.send_action(action, timeout),
             self._record, cfg.ring, two_rings_s(cfg.ring), lambda: self.ami.sessions if self.ami.logged_in else 0,
-            lambda: {call.record.caller_num for call in self.tracker.active.values()})
+            lambda: {call.record.number for call in self.tracker.active.values()} - {None})
 
     def _callback_routes(self, cfg: Config) -> dict:
         """Always served: with callbacks disabled, a 1 puts the caller back in the queue."""

@@ -16,8 +16,10 @@ import structlog
 
 from pbx_bridge.agents.sessions import AgentActionFailed, AgentSessions
 from pbx_bridge.agents.settings import AgentsConfig
+from pbx_bridge.agi.quoting import agi_command
 from pbx_bridge.agi.server import AgiSession, Route
 from pbx_bridge.calls.outbound import endpoint_of
+from pbx_bridge.numbers import DialplanName
 from pbx_bridge.pins import PinGate, Verdict
 
 log = structlog.get_logger(__name__)
@@ -34,11 +36,11 @@ def _phone(session: AgiSession) -> tuple[str, str]:
 
 
 async def _say(session: AgiSession, sound: str) -> None:
-    await session.command(f'STREAM FILE {sound} ""')
+    await session.command(agi_command("STREAM FILE", DialplanName(sound), ""))
 
 
 async def _digits(session: AgiSession, prompt: str, max_digits: int) -> str:
-    reply = await session.command(f"GET DATA {prompt} 8000 {max_digits}")
+    reply = await session.command(agi_command("GET DATA", DialplanName(prompt), 8000, max_digits))
     return reply.result if reply.result.isdigit() else ""
 
 

@@ -47,6 +47,13 @@ class AgiCommandError(Exception):
     pass
 
 
+class UnsafeCommand(ValueError):
+    """A command line with CR, LF or NUL: it would be two commands (or a cut one). Never sent."""
+
+
+_LINE_BREAKERS = re.compile(r"[\r\n\x00]")
+
+
 @dataclass
 class AgiReply:
     code: int
@@ -105,6 +112,10 @@ class AgiSession:
         `timeout`: for a command that lasts as long as what it plays or dials (a voicemail
         message, a call back), longer than the configured `command_timeout`, never shorter.
         """
+        if _LINE_BREAKERS.search(line):
+            # Last line of defence: commands are built by pbx_bridge.agi.quoting, which cannot
+            # produce this; a route that bypassed it must fail loudly rather than send two commands.
+            raise UnsafeCommand(f"refused to send an AGI command with a line break or NUL: {line[:80]!r}")
         self.commands.append(line)
         self.writer.write(line.encode() + b"\n")
         async with asyncio.timeout(self.cfg.command_timeout):  # not wait_for: it can swallow the stop's cancel

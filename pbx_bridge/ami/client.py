@@ -40,6 +40,18 @@ class AmiError(Exception):
     pass
 
 
+class UnsafeAction(ValueError):
+    """An action field with CR, LF or NUL: it would end the header and start another. Never sent."""
+
+
+def _check_fields(fields: dict) -> None:
+    for key, value in fields.items():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            text = f"{key}{item}"
+            if "\r" in text or "\n" in text or "\x00" in text:
+                raise UnsafeAction(f"refused to send AMI {fields.get('Action')!r}: a line break or NUL in {key}")
+
+
 class LoginRefused(AmiError):
     pass
 
@@ -120,6 +132,7 @@ class AmiClient:
         # single one; its protocol's own default (False) would cut every list at its first line.
         # Except for the actions whose one-line answer panoramisk 1.4 misreads as the start of a
         # list ("Added interface to queue" for QueueAdd): their future would never resolve.
+        _check_fields(fields)  # last line of defence; values come from typed parts (pbx_bridge.numbers)
         single = str(fields.get("Action", "")).lower() in SINGLE_ANSWER_ACTIONS
         future = self.protocol.send(Action(fields), as_list=False if single else None)
         async with asyncio.timeout(timeout):

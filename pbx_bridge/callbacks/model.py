@@ -10,10 +10,11 @@ about a request is a function here, so each can be tested by itself:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Mapping
+
+from pbx_bridge.numbers import PhoneNumber, phone_number_or_none
 
 PENDING, DIALLING, DONE, ANSWERED_INBOUND, FAILED, CANCELLED = (
     "pending", "dialling", "done", "answered-inbound", "failed", "cancelled")
@@ -30,7 +31,7 @@ IN_PROGRESS = "in-progress"              # still going (after a restart: a live 
 ASTDB_FAMILY = "pbx-bridge-callback"
 ASTDB_AGENT, ASTDB_ANSWERED = "agent", "answered"
 
-_NUMBER = re.compile(r"^\+?[0-9]{3,32}$")
+MIN_DIGITS = 3  # shorter is a service code or an internal slip, never a customer to call back
 
 
 def utc(moment: datetime | None) -> datetime | None:
@@ -40,13 +41,13 @@ def utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=timezone.utc)
 
 
-def usable_number(raw: str | None) -> str | None:
+def usable_number(raw: str | None) -> PhoneNumber | None:
     """The number to call back, or None for a caller we cannot call (anonymous, withheld, odd)."""
-    number = (raw or "").strip()
-    return number if _NUMBER.match(number) else None
+    number = phone_number_or_none(raw, source="callback_request")
+    return number if number is not None and len(number.lstrip("+")) >= MIN_DIGITS else None
 
 
-def offer_answer(enabled: bool, waited_s: float | None, offer_after: float, number: str | None) -> str:
+def offer_answer(enabled: bool, waited_s: float | None, offer_after: float, number: PhoneNumber | None) -> str:
     """What pressing 1 gets: `accepted`, or the caller goes back into the queue (`disabled`,
     `unknown`: the daemon never saw the call join, `early`: before the offer was made,
     `anonymous`: no number to call; told so politely).

@@ -33,6 +33,7 @@ from pbx_bridge.callbacks import model, store
 from pbx_bridge.callbacks.model import Member, Request
 from pbx_bridge.calls.records import CallRecord, OfferRecord
 from pbx_bridge.config import CallbacksConfig, RingConfig
+from pbx_bridge.numbers import DialplanName, InvalidValue, PhoneNumber, caller_id, shown
 from pbx_bridge.ring import rings_for
 
 log = structlog.get_logger(__name__)
@@ -76,6 +77,7 @@ class CallbackPlacer:
         self.counts = {"placed": 0, "done": 0, "customer_not_reached": 0, "agent_not_reached": 0,
                        "closed_by_inbound": 0, "recovered": 0}
         self.last_error: str | None = None
+        self.refused: set[int] = set()  # requests not fit to dial, logged once
 
     # --- inputs (synchronous, from the AMI handler and the call records) ----------------------
     def handle(self, event) -> None:  # noqa: ANN001 - a panoramisk Message or a dict
@@ -85,9 +87,10 @@ class CallbackPlacer:
                     event.get("DialStatus") or ""))
 
     def on_record(self, record) -> None:  # noqa: ANN001 - any record the tracker emits
-        if (isinstance(record, CallRecord) and record.outcome in ("answered", "transferred") and record.caller_num):
-            self._post(("inbound", record.caller_num, model.answered_at(record.joined_at, record.wait_s),
-                        record.uniqueid))
+        if isinstance(record, CallRecord) and record.outcome in ("answered", "transferred"):
+            number = record.number  # PhoneNumber or None: only a real number closes requests
+            if number is not None:
+                self._post(("inbound", number, model.answered_at(record.joined_at, record.wait_s), record.uniqueid))
 
     def health(self) -> dict:
         return {"in_progress": len(self.attempts), **self.counts, "last_error": self.last_error}
@@ -255,7 +258,7 @@ class CallbackPlacer:
         now_utc = datetime.now(timezone.utc)
         busy_numbers = self.busy_numbers()
         due = [r for r in await store.open_requests(self.engine, self.pbx)
-               if r.due(now_utc) and r.number not in busy_numbers]
+               if r.due(now_utc) and r.number not in busy_numbers and self._dialable(r)]
         if not due:
             return
         now = self.clock()
@@ -270,6 +273,22 @@ class CallbackPlacer:
         busy = {a.interface for a in self.attempts.values() if a.interface} | set(self.resting)
         for request, member in model.assign(due, views, busy, avoid, slots):
             await self._start(request, member)
+
+    def _dialable(self, request: Request) -> bool:
+        """A stored request whose number or queue is not fit for an Originate is never placed.
+
+        The route stores only PhoneNumbers and DialplanNames; a row written some other way stays
+        pending and is logged (once), never dialled.
+        """
+        try:
+            PhoneNumber(request.number), DialplanName(request.queue)
+        except InvalidValue:
+            if request.id not in self.refused:
+                self.refused.add(request.id)
+                log.warning("callback_request_not_dialable", callback_id=request.id, number=shown(request.number),
+                            queue=shown(request.queue))
+            return False
+        return True
 
     async def _start(self, request: Request, member: Member) -> None:
         attempt_id = model.attempt_key(request.id, request.originates + 1, secrets.token_hex(2))
@@ -292,11 +311,11 @@ class CallbackPlacer:
         offered_at, started = datetime.now(timezone.utc), self.clock()
         action = {
             "Action": "Originate", "Channel": member.interface, "Context": self.cfg.customer_context,
-            "Exten": request.number, "Priority": "1", "Timeout": str(int(self.ring_timeout_s * 1000)),
+            "Exten": PhoneNumber(request.number), "Priority": "1", "Timeout": str(int(self.ring_timeout_s * 1000)),
             "Async": "true", "Account": model.account_code(attempt_id),
-            "CallerID": f'"{(request.caller_name or "callback").replace(chr(34), "")}" <{request.number}>',
-            "Variable": [f"PBXB_CALLBACK_ID={request.id}", f"PBXB_CALLBACK_ATTEMPT={attempt_id}",
-                         f"PBXB_CALLBACK_QUEUE={request.queue}",
+            "CallerID": caller_id(request.caller_name or "callback", PhoneNumber(request.number)),
+            "Variable": [f"PBXB_CALLBACK_ID={request.id}", f"PBXB_CALLBACK_ATTEMPT={DialplanName(attempt_id)}",
+                         f"PBXB_CALLBACK_QUEUE={DialplanName(request.queue)}",
                          f"PBXB_CALLBACK_DIAL_TIMEOUT={self.cfg.dial_timeout}"],
         }
         with structlog.contextvars.bound_contextvars(callback_id=request.id, attempt=attempt_id):

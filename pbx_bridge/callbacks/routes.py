@@ -20,9 +20,11 @@ from typing import Callable
 
 import structlog
 
+from pbx_bridge.agi.quoting import agi_command
 from pbx_bridge.agi.server import AgiSession, Route
 from pbx_bridge.callbacks import model, store
 from pbx_bridge.config import CallbacksConfig
+from pbx_bridge.numbers import DialplanName, InvalidValue, shown
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +39,11 @@ def callback_request(cfg: CallbacksConfig, pbx: str, engine, joined_at: Callable
 
     async def route(session: AgiSession) -> None:
         args = session.args + ["", ""]
-        queue = args[0]
+        try:
+            queue = DialplanName(args[0]) if args[0] else ""
+        except InvalidValue:
+            log.warning("callback_request_bad_queue", queue=shown(args[0]))
+            queue = ""  # not a queue of ours: answered `error`, the caller keeps their place
         position = int(args[1]) if args[1].isdigit() else None
         uniqueid = session.headers.get("agi_uniqueid", "")
         number = model.usable_number(session.headers.get("agi_callerid"))
@@ -65,10 +71,11 @@ def callback_request(cfg: CallbacksConfig, pbx: str, engine, joined_at: Callable
                     first_join[uniqueid] = joined
                 log.info("callback_request_refused", reason=answer, position=position,
                          waited_s=None if waited is None else round(waited, 1))
-                await session.command(f"SET VARIABLE PBXB_REQUEUE_MAXWAIT {await _left(session, waited)}")
+                left = await _left(session, waited)
+                await session.command(agi_command("SET VARIABLE", DialplanName("PBXB_REQUEUE_MAXWAIT"), left))
             else:
                 first_join.pop(uniqueid, None)
-            await session.command(f"SET VARIABLE PBXB_CALLBACK {answer}")
+            await session.command(agi_command("SET VARIABLE", DialplanName("PBXB_CALLBACK"), DialplanName(answer)))
         for key, first in list(first_join.items()):
             if now - first > _FORGET_AFTER_S:
                 del first_join[key]

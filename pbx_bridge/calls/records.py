@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 
+from pbx_bridge.numbers import PhoneNumber, phone_number_or_none
+
 SOURCES = ("ami", "queue_log")  # who told us: the live AMI stream, or Asterisk's queue_log read back
 CALL_OUTCOMES = ("answered", "abandoned", "timeout", "exitempty", "exitkey", "transferred", "unknown")
 ENDED_BY = ("caller", "agent", "transfer", "system")
@@ -41,6 +43,11 @@ class CallRecord:
 
     def as_row(self) -> dict:
         return asdict(self)
+
+    @property
+    def number(self) -> PhoneNumber | None:
+        """`caller_num` is the caller ID as it came (for reports); this is what may be matched or dialled."""
+        return phone_number_or_none(self.caller_num, source=None)
 
 
 @dataclass

@@ -20,6 +20,7 @@ import structlog
 
 from pbx_bridge.calls.records import CallRecord, OfferRecord
 from pbx_bridge.config import RingConfig
+from pbx_bridge.numbers import phone_number_or_none
 from pbx_bridge.ring import rings_for
 
 log = structlog.get_logger(__name__)
@@ -176,6 +177,10 @@ class CallTracker:
         )
         if record.caller_num.lower() in _UNKNOWN_NAMES:
             record.caller_num = ""
+        # Kept as it came, for the reports (cut to the column); `record.number` is what is matched
+        # and dialled. A caller ID that is not a number is logged here, where it enters.
+        record.caller_num = record.caller_num[:80]
+        phone_number_or_none(record.caller_num, source="ami_queue_join")
         self.active[uniqueid] = _Active(record=record, joined_ts=ts, last_ts=ts)
         log.info("call_joined", queue=record.queue, position=record.position, caller_num=record.caller_num)
 

@@ -95,15 +95,16 @@ class LiveState:
         today = self.today.setdefault(record.queue, QueueToday())
         # offered and answered are counted as they happen (join, connect); an abandon needs the
         # finished record, because Asterisk reports timeouts as abandons too
+        number = record.number  # matched as a PhoneNumber: a caller ID that is not one is never a repeat caller
         if record.outcome in ("answered", "transferred"):
-            self.unanswered_by_number.pop(record.caller_num, None)
+            self.unanswered_by_number.pop(number, None)
         else:
             today.unanswered += 1
             today.abandoned += record.outcome == "abandoned"
-            if record.caller_num:
-                self.unanswered_by_number[record.caller_num] += 1
-                if self.unanswered_by_number[record.caller_num] == self.repeat_count:
-                    self.alerts.append({"type": "repeat-caller", "number": record.caller_num, "queue": record.queue,
+            if number is not None:
+                self.unanswered_by_number[number] += 1
+                if self.unanswered_by_number[number] == self.repeat_count:
+                    self.alerts.append({"type": "repeat-caller", "number": number, "queue": record.queue,
                                         "unanswered_today": self.repeat_count, "at": self._iso(self.clock())})
         self.dirty_queues.add(record.queue)
 

@@ -24,6 +24,7 @@ from pbx_bridge.nuisance import store
 from pbx_bridge.nuisance.file import FileHolder, Loaded
 from pbx_bridge.nuisance.model import NumberState, Rules, Screen, ScreenedCallRecord, WarningRecord, evaluate, normalise
 from pbx_bridge.nuisance.settings import NuisanceConfig
+from pbx_bridge.numbers import ChannelName, PhoneNumber
 
 log = structlog.get_logger(__name__)
 
@@ -124,20 +125,21 @@ class NuisanceDesk:
 
     # -- the inbound entry --------------------------------------------------------------------
 
-    def check(self, number: str | None) -> Screen | None:
+    def check(self, number: PhoneNumber | None) -> Screen | None:
         """The screen in force for this caller ID now, if any. Memory only: no I/O on the call's path."""
         norm = normalise(number)
         screen = self.screens.get(norm) if norm is not None else None
         return screen if screen is not None and screen.active(self.now()) else None
 
-    def screened(self, uniqueid: str, number: str, screen: Screen) -> None:
+    def screened(self, uniqueid: str, number: PhoneNumber, screen: Screen) -> None:
         self.screened_calls += 1
         self.sink(ScreenedCallRecord(self.pbx, uniqueid, normalise(number) or "", self.now(), screen.source,
                                      screen.reason, screen.until))
 
     # -- the agent's warning ------------------------------------------------------------------
 
-    async def warn(self, call_uniqueid: str, number: str, caller_channel: str, agent_channel: str) -> WarningRecord:
+    async def warn(self, call_uniqueid: str, number: PhoneNumber | None, caller_channel: ChannelName,
+                   agent_channel: str) -> WarningRecord:
         """Record one warning; its `seq` says which warning of the call it is (1, 2, ...)."""
         async with self._lock:
             seq = self._per_call.get(call_uniqueid)

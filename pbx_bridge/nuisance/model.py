@@ -24,27 +24,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from pbx_bridge.nuisance.settings import format_duration
+from pbx_bridge.numbers import InvalidValue, PhoneNumber, phone_number_or_none, shown
 
-# What Asterisk and trunks put in the caller ID when there is no number to act on.
-NO_NUMBER = {"", "unknown", "anonymous", "restricted", "private", "unavailable", "withheld"}
-_SEPARATORS = re.compile(r"[\s\-().]")
-_VALID = re.compile(r"^\+?[0-9*#]{1,40}$")
-
-
-def normalise(number: object) -> str | None:
-    """The number as screens compare it: separators removed, or None if there is no number."""
-    text = _SEPARATORS.sub("", str(number or ""))
-    if text.lower() in NO_NUMBER:
-        return None
-    return text
+# Written between digits by people and some trunks; dropped before the number is checked.
+_SEPARATORS = re.compile(r"[ \-().]")
 
 
-def valid_number(number: object) -> str:
-    """For numbers admins type (CLI, file): normalised, and digits (a leading + allowed)."""
-    text = normalise(number)
-    if text is None or not _VALID.match(text):
-        raise ValueError(f"{number!r} is not a phone number (digits, optionally a leading +)")
-    return text
+def normalise(number: object, source: str | None = "nuisance") -> PhoneNumber | None:
+    """The number as screens compare it: separators removed; None if there is no number, or if
+    what is there is not a phone number (logged under `source`; None: not logged)."""
+    return phone_number_or_none(_SEPARATORS.sub("", str(number or "")), source=source)
+
+
+def valid_number(number: object) -> PhoneNumber:
+    """For numbers admins type (CLI, file): separators dropped, then a PhoneNumber or ValueError."""
+    text = _SEPARATORS.sub("", str(number if number is not None else "")).strip()
+    try:
+        return PhoneNumber(text)
+    except InvalidValue:
+        raise InvalidValue(f"{shown(number)} is not a phone number (digits, optionally a leading +)") from None
 
 
 def utc(moment: datetime) -> datetime:

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import structlog
 
+from pbx_bridge.agi.quoting import agi_command, agi_exec
 from pbx_bridge.agi.server import AgiHangup, AgiSession, Route
 from pbx_bridge.nuisance.desk import NuisanceDesk
+from pbx_bridge.nuisance.model import normalise
+from pbx_bridge.numbers import ChannelName, DialplanName, InvalidValue, shown
 
 log = structlog.get_logger(__name__)
 
@@ -29,7 +32,7 @@ def screen(desk: NuisanceDesk) -> Route:
     """agi://127.0.0.1:4573/screen: sets PBXB_SCREENED to 1 (notice, no queue) or 0."""
 
     async def route(session: AgiSession) -> None:
-        number = session.headers.get("agi_callerid", "")
+        number = normalise(session.headers.get("agi_callerid"), source="screen")
         hit = desk.check(number)
         if hit is None:
             await session.command("SET VARIABLE PBXB_SCREENED 0")
@@ -43,7 +46,7 @@ def screen(desk: NuisanceDesk) -> Route:
 
 
 async def _variable(session: AgiSession, name: str) -> str:
-    reply = await session.command(f"GET VARIABLE {name}")
+    reply = await session.command(agi_command("GET VARIABLE", DialplanName(name)))
     return reply.data if reply.result == "1" else ""
 
 
@@ -53,20 +56,26 @@ def nuisance_warn(desk: NuisanceDesk) -> Route:
     async def route(session: AgiSession) -> None:
         agent_channel = session.headers.get("agi_channel", "")
         call_uid = await _variable(session, "PBXB_CALLER_UID")
-        number = await _variable(session, "PBXB_CALLER_NUM")
-        caller_channel = await _variable(session, "PBXB_CALLER_CHAN")
-        if not call_uid or not caller_channel:
+        number = normalise(await _variable(session, "PBXB_CALLER_NUM"), source="nuisance_warn")
+        raw_channel = await _variable(session, "PBXB_CALLER_CHAN")
+        try:
+            caller_channel = ChannelName(raw_channel) if raw_channel else None
+        except InvalidValue:
+            log.warning("nuisance_warn_bad_caller_channel", caller_channel=shown(raw_channel))
+            caller_channel = None
+        if not call_uid or caller_channel is None:
             log.warning("nuisance_warn_outside_queued_call", agent_channel=agent_channel)
-            await session.command(f'STREAM FILE {WRONG} ""')
+            await session.command(agi_command("STREAM FILE", DialplanName(WRONG), ""))
             return
         with structlog.contextvars.bound_contextvars(uniqueid=call_uid):
             record = await desk.warn(call_uid, number, caller_channel, agent_channel)
             log.info("nuisance_warning_recorded", number=record.number, agent=record.agent, seq=record.seq,
                      endpoint=record.endpoint)
-            await session.command(f'STREAM FILE {BEEP} ""')
+            await session.command(agi_command("STREAM FILE", DialplanName(BEEP), ""))
             if record.seq < WARNINGS_TO_END_CALL:
                 return
-            await session.command(f"EXEC ChannelRedirect {caller_channel},{NOTICE_CONTEXT},warned,1")
+            redirect = agi_exec("ChannelRedirect", caller_channel, DialplanName(NOTICE_CONTEXT), "warned", 1)
+            await session.command(redirect)
             try:
                 status = await _variable(session, "CHANNELREDIRECT_STATUS")
             except AgiHangup:

@@ -53,7 +53,7 @@ def _known(warning_rows, admin_rows, lift_rows) -> Known:
     warnings, keys = [], set()
     for pbx, call, seq, number, at in warning_rows:
         keys.add((pbx, call, seq))
-        if (norm := normalise(number)) is not None:
+        if (norm := normalise(number, source=None)) is not None:
             warnings.append((norm, utc(at)))
     admin = [AdminScreen(n, utc(c), utc(u) if u else None, r, b) for n, c, u, r, b in admin_rows]
     lifts = [Lift(n, utc(at), r, b) for n, at, r, b in lift_rows]

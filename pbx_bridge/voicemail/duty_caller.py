@@ -15,6 +15,7 @@ from typing import Awaitable, Callable
 
 import structlog
 
+from pbx_bridge.numbers import caller_id, phone_number_or_none
 from pbx_bridge.voicemail.player import VoicemailPlayer
 from pbx_bridge.voicemail.records import ListeningRecord
 
@@ -105,7 +106,8 @@ class DutyCaller:
             replies = await self.send_action({
                 "Action": "Originate", "Channel": agent.endpoint, "Context": self.playback_context, "Exten": "s",
                 "Priority": "1", "Timeout": str(int(self.ring_timeout_s * 1000)), "Async": "true",
-                "CallerID": f'"{company.name}" <{company.mailboxes[0].split("@")[0]}>',
+                "CallerID": caller_id(company.name, phone_number_or_none(company.mailboxes[0].split("@")[0],
+                                                                         source="rota_mailbox")),
                 "Variable": [f"PBXB_COMPANY={company.id}", f"PBXB_LISTENING={listening_id}",
                              f"PBXB_AGENT={agent.employee_no}"],
             }, self.ring_timeout_s + 30)

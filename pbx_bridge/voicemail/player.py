@@ -16,7 +16,9 @@ from typing import Callable
 
 import structlog
 
+from pbx_bridge.agi.quoting import agi_command, agi_exec
 from pbx_bridge.agi.server import AgiSession
+from pbx_bridge.numbers import ChannelName, DialplanName
 from pbx_bridge.voicemail.records import CallbackRecord, VoicemailMessageRecord
 from pbx_bridge.voicemail.spool import Message, Spool
 
@@ -44,7 +46,8 @@ CALLBACK_MAX_S = 4 * 3600  # the AGI waits through the whole call back (Dial ret
 class VoicemailPlayer:
     def __init__(self, pbx: str, spool: Spool, sink: Callable[[object], None], callback_context: str,
                  clock: Callable[[], float] = time.time) -> None:
-        self.pbx, self.spool, self.sink, self.callback_context, self.clock = pbx, spool, sink, callback_context, clock
+        self.pbx, self.spool, self.sink, self.clock = pbx, spool, sink, clock
+        self.callback_context = DialplanName(callback_context)
         self.claims: set[str] = set()
         self.known: dict[str, VoicemailMessageRecord] = {}
         self.on_played: list[Callable[[str, int], None]] = []
@@ -56,7 +59,7 @@ class VoicemailPlayer:
         if record is None:
             record = VoicemailMessageRecord(
                 msg_id=message.msg_id, pbx=self.pbx, company=company, mailbox=message.mailbox,
-                caller_num=message.caller_num, caller_name=message.caller_name, left_at=_utc(message.origtime))
+                caller_num=message.caller_num or "", caller_name=message.caller_name, left_at=_utc(message.origtime))
             self.known[message.msg_id] = record
             self.sink(record)
         return record
@@ -113,9 +116,9 @@ class VoicemailPlayer:
     async def _present(self, session: AgiSession, message: Message) -> str | None:
         steps = []
         if message.caller_num:
-            steps.append(f'SAY DIGITS {message.caller_num} "{KEYS}"')
-        steps.append(f'SAY DATETIME {message.origtime} "{KEYS}"')
-        steps.append(f'STREAM FILE {self.spool.asterisk_path(message)} "{KEYS}"')
+            steps.append(agi_command("SAY DIGITS", message.caller_num, KEYS))
+        steps.append(agi_command("SAY DATETIME", message.origtime, KEYS))
+        steps.append(agi_command("STREAM FILE", self.spool.asterisk_path(message), KEYS))
         steps.append("WAIT FOR DIGIT 6000")
         for step in steps:
             # the message itself plays as long as it is: its own duration, with a margin
@@ -128,13 +131,13 @@ class VoicemailPlayer:
     async def _call_back(self, session: AgiSession, company: str, message: Message, agent: str | None) -> bool:
         record = self.known[message.msg_id]
         started = self.clock()
-        if not message.caller_num:
+        if message.caller_num is None:  # anonymous, or a caller ID that was not a number
             await session.command('STREAM FILE privacy-unident ""')
             return False
         log.info("voicemail_callback_dialling", msg_id=message.msg_id, number=message.caller_num)
         # g: when the customer hangs up, the agent stays in the playback for the next message
-        await session.command(f"EXEC Dial Local/{message.caller_num}@{self.callback_context}/n,30,g",
-                              timeout=CALLBACK_MAX_S)
+        dial = agi_exec("Dial", ChannelName.local(message.caller_num, self.callback_context), 30, "g")
+        await session.command(dial, timeout=CALLBACK_MAX_S)
         status = (await session.command("GET VARIABLE DIALSTATUS")).data or "UNKNOWN"
         answered = status == "ANSWER"
         self.sink(CallbackRecord(

@@ -19,8 +19,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pbx_bridge.numbers import PhoneNumber, phone_number_or_none
+
 _MSG = re.compile(r"^msg(\d{4})\.txt$")
-_CALLERID = re.compile(r'^\s*"?(?P<name>[^"<]*?)"?\s*<(?P<num>[^>]*)>\s*$')
+_CALLERID = re.compile(r'^\s*(?P<name>.*?)\s*<(?P<num>[^<>]*)>\s*$', re.DOTALL)  # the number: the last <...>
 
 
 class SpoolLockTimeout(Exception):
@@ -33,7 +35,7 @@ class Message:
     folder: str
     number: int
     msg_id: str
-    caller_num: str
+    caller_num: PhoneNumber | None  # None: anonymous, or a caller ID that is not a number
     caller_name: str
     origtime: int
     duration: int
@@ -48,12 +50,23 @@ def split_mailbox(mailbox: str) -> tuple[str, str]:
     return box, context or "default"
 
 
-def parse_callerid(raw: str) -> tuple[str, str]:
+def parse_callerid(raw: str) -> tuple[PhoneNumber | None, str]:
+    """(number, name) of a message's `callerid`; the number is where a caller's number enters.
+
+    The caller ID is what the caller's side sent: a number that is not plain digits is None (and
+    logged), so the message is treated as anonymous and never dialled back. The name stays text.
+    """
     match = _CALLERID.match(raw or "")
     if match:
-        return match.group("num").strip(), match.group("name").strip()
+        name = match.group("name").strip()
+        if len(name) >= 2 and name[0] == name[-1] == '"':
+            name = name[1:-1]
+        return phone_number_or_none(match.group("num"), source="voicemail"), name.strip()
     value = (raw or "").strip().strip('"')
-    return (value, "") if value.replace("+", "").isdigit() else ("", value)
+    try:
+        return PhoneNumber(value), ""
+    except ValueError:
+        return None, value
 
 
 class Spool:
