@@ -42,17 +42,26 @@ def shown(raw: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "...'"
 
 
-class PhoneNumber(str):
+class _Checked(str):
+    """Text that matched its type's pattern once, where it entered; the type is the proof after."""
+
+    __slots__ = ()
+    pattern: re.Pattern
+    what: str
+
+    def __new__(cls, raw: object):
+        if isinstance(raw, cls):
+            return raw
+        if not isinstance(raw, str) or not cls.pattern.fullmatch(raw):
+            raise InvalidValue(f"{shown(raw)} is not {cls.what}")
+        return super().__new__(cls, raw)
+
+
+class PhoneNumber(_Checked):
     """A number that is safe to dial and to say: an optional leading `+`, then 1-32 ASCII digits."""
 
     __slots__ = ()
-
-    def __new__(cls, raw: object) -> "PhoneNumber":
-        if isinstance(raw, PhoneNumber):
-            return raw
-        if not isinstance(raw, str) or not _PHONE.fullmatch(raw):
-            raise InvalidValue(f"{shown(raw)} is not a phone number (digits, optionally a leading +)")
-        return super().__new__(cls, raw)
+    pattern, what = _PHONE, "a phone number (digits, optionally a leading +)"
 
     @classmethod
     def parse(cls, raw: object) -> "PhoneNumber":
@@ -80,17 +89,11 @@ def phone_number_or_none(raw: object, *, source: str | None = "caller_id") -> Ph
         return None
 
 
-class ChannelName(str):
+class ChannelName(_Checked):
     """A channel name, e.g. from PBXB_CALLER_CHAN, fit to be an application argument."""
 
     __slots__ = ()
-
-    def __new__(cls, raw: object) -> "ChannelName":
-        if isinstance(raw, ChannelName):
-            return raw
-        if not isinstance(raw, str) or not _CHANNEL.fullmatch(raw):
-            raise InvalidValue(f"{shown(raw)} is not a channel name")
-        return super().__new__(cls, raw)
+    pattern, what = _CHANNEL, "a channel name"
 
     @classmethod
     def local(cls, number: PhoneNumber, context: "DialplanName", options: str = "n") -> "ChannelName":
@@ -102,17 +105,11 @@ class ChannelName(str):
         return cls(f"Local/{number}@{context}" + (f"/{options}" if options else ""))
 
 
-class DialplanName(str):
+class DialplanName(_Checked):
     """A context, extension, queue, variable or application name: letters, digits, `_ . + -`."""
 
     __slots__ = ()
-
-    def __new__(cls, raw: object) -> "DialplanName":
-        if isinstance(raw, DialplanName):
-            return raw
-        if not isinstance(raw, str) or not _NAME.fullmatch(raw):
-            raise InvalidValue(f"{shown(raw)} is not a dialplan name")
-        return super().__new__(cls, raw)
+    pattern, what = _NAME, "a dialplan name"
 
 
 _NOT_IN_NAME = re.compile(r'[\x00-\x1f\x7f-\x9f"\\<>\u2028\u2029]')

@@ -209,12 +209,19 @@ has_text() {
     return 1
 }
 
+# 32 letters and digits from /dev/urandom, printed (captured by $(...): never an argument).
+random_secret() {
+    local made
+    made=$(LC_ALL=C tr -dc 'A-Za-z0-9' < /dev/urandom | head -c 32 || true)
+    [ ${#made} -eq 32 ] || die "could not make a secret from /dev/urandom"
+    printf '%s' "$made"
+}
+
 if [ -s "$DESTDIR$ETC/ami-secret" ]; then
     secret=$(tr -d '\r\n' < "$DESTDIR$ETC/ami-secret")
     note "kept $ETC/ami-secret"
 else
-    secret=$(LC_ALL=C tr -dc 'A-Za-z0-9' < /dev/urandom | head -c 32 || true)
-    [ ${#secret} -eq 32 ] || die "could not make a secret from /dev/urandom"
+    secret=$(random_secret)
     (umask 077 && printf '%s\n' "$secret" > "$DESTDIR$ETC/ami-secret")
     chmod 0640 "$DESTDIR$ETC/ami-secret"
     own "root:$NAME" "$DESTDIR$ETC/ami-secret"
@@ -268,8 +275,7 @@ install_agi_secret() {
     fi
     if [ ! -s "$daemon" ]; then
         if [ -z "$agi_secret" ]; then
-            agi_secret=$(LC_ALL=C tr -dc 'A-Za-z0-9' < /dev/urandom | head -c 32 || true)
-            [ ${#agi_secret} -eq 32 ] || die "could not make a FastAGI secret from /dev/urandom"
+            agi_secret=$(random_secret)
         fi
         (umask 077 && printf '%s\n' "$agi_secret" > "$daemon")
         chmod 0640 "$daemon"
