@@ -9,7 +9,10 @@ from hypothesis import settings
 # Hypothesis profiles. `ci` (the default) keeps `make test` short on a shared 2-core machine; the
 # fuzz tests take a share of its example count (tests/support/fuzzing.py). `long` is for a fuzzing
 # run by hand: HYPOTHESIS_PROFILE=long .venv/bin/pytest tests/unit/test_fuzz_*.py
-settings.register_profile("ci", max_examples=100, deadline=None)
+# Under CI (CI=true) the examples are derandomized: a red CI is reproducible and never a roll of the
+# dice; a developer's run keeps drawing new examples, which is where the fuzzers find things.
+settings.register_profile("ci", max_examples=100, deadline=None,
+                          derandomize=os.environ.get("CI", "").lower() in ("1", "true", "yes"))
 settings.register_profile("long", max_examples=5000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
