@@ -1,7 +1,7 @@
 """AMI events per second: our protocol + tracker vs panoramisk's own parse and dispatch.
 
 Replays transcripts recorded from the lab (tests/transcripts) many times, in 4 KiB reads as TCP
-delivers them. Prints one line per measurement; the README quotes them.
+delivers them. Prints one line per measurement; docs/benchmarks.md quotes them.
 
     .venv/bin/python bench/ami_pipeline.py [--repeat 200]
 """

@@ -3,7 +3,7 @@
 Generates a month of calls (and their offers) with a realistic shape (office hours, 10 queues in
 4 companies, 40 agents, a few percent abandoned, repeat callers), loads them in big batches, then
 times building the monthly report (four GROUP BY queries; Python only sees their few rows) and
-the intraday report and handover of one day. Not a test: it prints figures for the README.
+the intraday report and handover of one day. Not a test: it prints figures for docs/benchmarks.md.
 
     .venv/bin/python bench/monthly_report.py [--calls 1000000] [--no-postgres] [--pg-port 55433]
 
