@@ -24,6 +24,7 @@ from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
 from pbx_bridge.config import RingConfig
 from pbx_bridge.store.engine import async_engine
 from pbx_bridge.store.migrate import upgrade
+from pbx_bridge.record_kinds import record_kinds
 from pbx_bridge.store.writer import StoreWriter
 
 TRANSCRIPTS = Path(__file__).resolve().parent.parent / "tests" / "transcripts"
@@ -61,7 +62,7 @@ async def stock(data: bytes, repeat: int) -> float:
 async def store_rate(records: list, url: str) -> float:
     upgrade(url)
     engine = async_engine(url)
-    writer = StoreWriter(engine, batch_size=200)
+    writer = StoreWriter(engine, batch_size=200, kinds=record_kinds())
     for record in records:
         writer.put(record)
     started = time.perf_counter()

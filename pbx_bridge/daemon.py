@@ -28,6 +28,7 @@ from pbx_bridge.live.state import LiveState
 from pbx_bridge.reconcile.reconciler import Reconciler
 from pbx_bridge.nuisance.desk import NuisanceDesk
 from pbx_bridge.pins import PinGate
+from pbx_bridge.record_kinds import record_kinds
 from pbx_bridge.store.engine import async_engine, safe_url
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.store.writer import StoreWriter
@@ -41,7 +42,7 @@ class Daemon:
         self.life = Life()
         self.engine = async_engine(cfg.store.url)
         self.writer = StoreWriter(self.engine, cfg.store.batch_size, cfg.store.flush_interval,
-                                  cfg.store.max_pending, cfg.store.spool_dir)
+                                  cfg.store.max_pending, cfg.store.spool_dir, kinds=record_kinds())
         self.tracker = CallTracker(cfg.pbx, cfg.ring, self._record, stale_after=cfg.tracking.stale_after)
         self.ami = AmiClient(cfg.ami, secret, self._on_event, (*WANTED_EVENTS, *CALLBACK_EVENTS),
                              self._ami_connected)

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from pbx_bridge.store.registry import RecordKinds
+from pbx_bridge.store.schema import agent_pauses, agent_sessions
+
 LOGOUT_REASONS = ("phone", "moved", "removed-from-rota", "replaced")
 
 
@@ -36,3 +39,8 @@ class AgentPauseRecord:
     reason: str
     started_at: datetime
     ended_at: datetime | None = None
+
+
+def register_records(kinds: RecordKinds) -> None:
+    kinds.register(AgentSessionRecord, agent_sessions)
+    kinds.register(AgentPauseRecord, agent_pauses)

@@ -15,6 +15,9 @@ from typing import Callable, Mapping
 
 import structlog
 
+from pbx_bridge.store.registry import RecordKinds
+from pbx_bridge.store.schema import outbound_calls
+
 log = structlog.get_logger(__name__)
 
 MAX_OPEN = 10_000  # dials whose end never came are dropped beyond this (memory stays bounded)
@@ -74,3 +77,7 @@ class OutboundTracker:
         self.open[dest] = OutboundRecord(
             call_id=dest, pbx=self.pbx, agent=agent, endpoint=endpoint_of(event["Channel"]),
             number=event.get("Exten") or event.get("DialString") or "", started_at=datetime.fromtimestamp(ts, timezone.utc))
+
+
+def register_records(kinds: RecordKinds) -> None:
+    kinds.register(OutboundRecord, outbound_calls)

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 
 from pbx_bridge.numbers import PhoneNumber, phone_number_or_none
+from pbx_bridge.store.registry import RecordKinds
+from pbx_bridge.store.schema import calls, offers
 
 SOURCES = ("ami", "queue_log")  # who told us: the live AMI stream, or Asterisk's queue_log read back
 CALL_OUTCOMES = ("answered", "abandoned", "timeout", "exitempty", "exitkey", "transferred", "unknown")
@@ -85,3 +87,9 @@ def iso_utc(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def register_records(kinds: RecordKinds) -> None:
+    """The store's tables for the call records (spool name: the table's)."""
+    kinds.register(CallRecord, calls)
+    kinds.register(OfferRecord, offers)

@@ -25,6 +25,8 @@ from datetime import datetime, timedelta, timezone
 
 from pbx_bridge.nuisance.settings import format_duration
 from pbx_bridge.numbers import InvalidValue, PhoneNumber, phone_number_or_none, shown
+from pbx_bridge.store.registry import RecordKinds
+from pbx_bridge.store.schema import nuisance_screened_calls, nuisance_warnings
 
 # Written between digits by people and some trunks; dropped before the number is checked.
 _SEPARATORS = re.compile(r"[ \-().]")
@@ -218,3 +220,10 @@ def evaluate(warnings: Iterable[tuple[str, datetime]], admin: Iterable[AdminScre
         if not s.never and s.latest is not None and s.latest.active(now):
             s.screen = s.latest
     return states
+
+
+def register_records(kinds: RecordKinds) -> None:
+    """Warnings and screened calls go through the daemon's writer; screens and lifts are written
+    directly by the desk (nuisance/store.py)."""
+    kinds.register(WarningRecord, nuisance_warnings)
+    kinds.register(ScreenedCallRecord, nuisance_screened_calls)

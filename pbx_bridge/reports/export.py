@@ -8,30 +8,20 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date
 from typing import IO, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, Table, select
 
 from pbx_bridge.calls.records import CALL_EXPORT_FIELDS, OFFER_EXPORT_FIELDS, iso_utc
+from pbx_bridge.store.days import db_bound, utc_bounds
 from pbx_bridge.store.schema import calls, offers
 
 KINDS: dict[str, tuple[Table, str, tuple[str, ...], tuple[str, ...]]] = {
     "calls": (calls, "joined_at", CALL_EXPORT_FIELDS, ("joined_at", "uniqueid", "seq")),
     "offers": (offers, "offered_at", OFFER_EXPORT_FIELDS, ("offered_at", "uniqueid", "offer_id")),
 }
-
-
-def utc_bounds(first: date, last: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    start = datetime.combine(first, time.min, tz).astimezone(timezone.utc)
-    end = datetime.combine(last + timedelta(days=1), time.min, tz).astimezone(timezone.utc)
-    return start, end
-
-
-def db_bound(moment: datetime, dialect: str) -> datetime:
-    # SQLite keeps naive UTC text; PostgreSQL compares aware timestamps.
-    return moment.replace(tzinfo=None) if dialect == "sqlite" else moment
 
 
 def rows(engine: Engine, kind: str, first: date, last: date, tz: ZoneInfo, pbx: str | None = None) -> Iterator[dict]:

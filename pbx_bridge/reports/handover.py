@@ -21,7 +21,8 @@ from sqlalchemy import Engine, Select, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbx_bridge.calls.records import iso_utc
-from pbx_bridge.reports.export import KINDS, db_bound, utc_bounds
+from pbx_bridge.reports.export import KINDS
+from pbx_bridge.store.days import db_bound, utc_bounds
 
 CHUNK = 1000
 

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pbx_bridge.reports.export import utc_bounds
 from pbx_bridge.reports.kpi import intraday_query
 from pbx_bridge.reports.settings import ReportsConfig
+from pbx_bridge.store.days import utc_bounds
 
 FIELDS = ("company", "offered", "answered", "abandoned", "other")
 NOTE = "calls still waiting are not counted; other = timeouts, emptied queues, exits by key, unknown"

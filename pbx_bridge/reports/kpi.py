@@ -36,9 +36,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Date, Integer, Select, and_, case, cast, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from pbx_bridge.reports.export import db_bound
 from pbx_bridge.reports.ring_twice import COUNTED
 from pbx_bridge.reports.settings import ReportsConfig
+from pbx_bridge.store.days import db_bound
 from pbx_bridge.store.schema import calls, offers, outbound_calls
 
 ANSWERED = ("answered", "transferred")

@@ -18,7 +18,6 @@ from pbx_bridge.reports.agent_time import AgentTime, agent_time
 from pbx_bridge.reports.agent_time import csv_rows as agent_time_csv
 from pbx_bridge.reports.agent_time import table_lines as agent_time_lines
 from pbx_bridge.reports import callbacks as callback_report
-from pbx_bridge.reports.export import utc_bounds
 from pbx_bridge.reports.kpi import (
     OUTBOUND_NOTE,
     Counts,
@@ -37,6 +36,7 @@ from pbx_bridge.reports.kpi import (
     share,
 )
 from pbx_bridge.reports.settings import ReportsConfig
+from pbx_bridge.store.days import utc_bounds
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Tables. Keys make writes idempotent: the same call replayed updates its row, never adds one.
+"""Tables. Primary keys make writes idempotent: the same call replayed updates its row, never adds one
+(the writer reads each table's key from the table: store/registry.py key_columns).
 
 Times are stored as UTC. Each row carries the `pbx` that recorded it, so several daemons can
 share one PostgreSQL database without colliding.
@@ -185,16 +186,6 @@ callback_requests = Table(
     Index("ix_callback_requests_requested_at", "requested_at"),
 )
 
-KEYS = {
-    "outbound_calls": ("pbx", "call_id"),
-    "calls": ("pbx", "uniqueid", "seq"),
-    "offers": ("pbx", "uniqueid", "offer_id"),
-    "vm_listenings": ("pbx", "listening_id"),
-    "vm_messages": ("pbx", "msg_id"),
-    "vm_callbacks": ("pbx", "callback_id"),
-    "agent_sessions": ("pbx", "session_id"),
-    "agent_pauses": ("pbx", "pause_id"),
-}
 
 # --- Nuisance calls (rules §6, migration 0007) ---------------------------------------------------
 # Warnings are evidence, one row per *7 press, keyed by the call and its place in the call.
@@ -251,6 +242,3 @@ nuisance_screened_calls = Table(
     Column("until", DateTime(timezone=True)),
     Index("ix_nuisance_screened_calls_screened_at", "screened_at"),
 )
-
-KEYS["nuisance_warnings"] = ("pbx", "call_uniqueid", "seq")
-KEYS["nuisance_screened_calls"] = ("pbx", "uniqueid")

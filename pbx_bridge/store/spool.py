@@ -16,19 +16,18 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import structlog
 
-from pbx_bridge.store.kinds import KINDS
+from pbx_bridge.store.registry import RecordKinds
 
 log = structlog.get_logger(__name__)
 
-# The kind written on each line is the record's table: stable across releases, unlike class paths.
-_KIND_OF = {cls: kind for kind, cls in KINDS.items()}
-_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in KINDS.values()}
+# The kind written on each line is the record's table (RecordKinds.name_of): stable across
+# releases, unlike class paths.
 _DT = "$dt"
 FIRST_SEQ = 1_000_000_000  # room below it: memory spilled at shutdown goes *before* older segments
 
@@ -40,24 +39,24 @@ class SpoolError(Exception):
     """The spool directory cannot be used (not creatable, or another daemon holds it)."""
 
 
-def encode(at: float, record: object) -> bytes:
+def encode(kinds: RecordKinds, at: float, record: object) -> bytes:
     """One line. Datetimes are tagged so they come back as datetimes with their UTC offset."""
     values = {}
-    for name in _FIELDS[type(record)]:
+    for name in kinds.fields_of(type(record)):
         value = getattr(record, name)
         values[name] = {_DT: value.isoformat()} if isinstance(value, datetime) else value
-    line = json.dumps({"k": _KIND_OF[type(record)], "at": at, "r": values}, ensure_ascii=False,
+    line = json.dumps({"k": kinds.name_of(type(record)), "at": at, "r": values}, ensure_ascii=False,
                       separators=(",", ":"))
     return line.encode("utf-8") + b"\n"
 
 
-def decode(line: bytes) -> Entry:
+def decode(kinds: RecordKinds, line: bytes) -> Entry:
     """The entry of one line; ValueError/KeyError/TypeError if the line is not one we wrote."""
     obj = json.loads(line)
-    cls = KINDS[obj["k"]]
+    cls = kinds.type_named(obj["k"])
     raw = obj["r"]
     values = {}
-    for name in _FIELDS[cls]:
+    for name in kinds.fields_of(cls):
         if name in raw:  # a field added by a later release keeps its default
             value = raw[name]
             values[name] = datetime.fromisoformat(value[_DT]) if isinstance(value, dict) else value
@@ -75,8 +74,9 @@ class Segment:
 
 
 class Spool:
-    def __init__(self, directory: Path | str, segment_records: int = 1000) -> None:
+    def __init__(self, directory: Path | str, kinds: RecordKinds, segment_records: int = 1000) -> None:
         self.dir = Path(directory)
+        self.kinds = kinds
         self.segment_records = max(1, segment_records)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -115,7 +115,7 @@ class Spool:
                 while chunk := f.read(1 << 20):
                     segment.records += chunk.count(b"\n")
             try:
-                segment.first_at = decode(first)[0] if first.endswith(b"\n") else None
+                segment.first_at = decode(self.kinds, first)[0] if first.endswith(b"\n") else None
             except (ValueError, KeyError, TypeError):
                 segment.first_at = None
             found.append(segment)
@@ -161,7 +161,7 @@ class Spool:
                     self._open_tail()
                 room = self.segment_records - self._tail.records
                 chunk = self.buffer[done:done + room]
-                data = b"".join(encode(at, record) for at, record in chunk)
+                data = b"".join(encode(self.kinds, at, record) for at, record in chunk)
                 self._file.write(data)
                 self._file.flush()
                 os.fsync(self._file.fileno())
@@ -217,7 +217,7 @@ class Spool:
             seq = min((s.seq for s in self.segments), default=FIRST_SEQ + 1) - 1
         path = self.dir / f"{seq:016d}.jsonl"
         tmp = self.dir / f".{seq:016d}.tmp"
-        data = b"".join(encode(at, record) for at, record in entries)
+        data = b"".join(encode(self.kinds, at, record) for at, record in entries)
         with open(tmp, "wb") as out:
             out.write(data)
             out.flush()
@@ -257,7 +257,7 @@ class Spool:
         entries = []
         for number, line in enumerate(lines, 1):
             try:
-                entries.append(decode(line))
+                entries.append(decode(self.kinds, line))
             except (ValueError, KeyError, TypeError) as exc:
                 self.skipped_lines += 1
                 log.error("store_spool_line_skipped", segment=segment.path.name, line=number, error=repr(exc)[:200])

@@ -32,11 +32,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pbx_bridge.backoff import Backoff
-from pbx_bridge.calls.records import CallRecord, OfferRecord
-from pbx_bridge.store.kinds import TABLE_OF as _TABLE_OF
 from pbx_bridge.store.merge import merge_calls, merge_offers
 from pbx_bridge.store.latency import LatencyHistogram
-from pbx_bridge.store.schema import KEYS
+from pbx_bridge.store.registry import RecordKinds, key_columns
 from pbx_bridge.store.spool import Entry, Segment, Spool
 
 log = structlog.get_logger(__name__)
@@ -50,25 +48,26 @@ def upsert(dialect: str, table: Table):
     """INSERT ... ON CONFLICT (key) DO UPDATE for the dialect at hand."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = insert(table)
-    keys = KEYS[table.name]
+    keys = key_columns(table)
     return stmt.on_conflict_do_update(
         index_elements=list(keys),
         set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
     )
 
 
-def rows_by_table(records: list[CallRecord | OfferRecord]) -> dict[Table, list[dict]]:
+def rows_by_table(kinds: RecordKinds, records: list[object]) -> dict[Table, list[dict]]:
     """Group rows per table, in the order they came (merging and deduplication come after)."""
     grouped: dict[Table, list[dict]] = {}
     for record in records:
-        table = _TABLE_OF[type(record)]
+        table = kinds.table_of(type(record))
         grouped.setdefault(table, []).append({c.name: getattr(record, c.name) for c in table.columns})
     return grouped
 
 
 def last_per_key(table: Table, rows: list[dict]) -> list[dict]:
     """The last version of each key (one statement may not touch a key twice)."""
-    return list({tuple(row[k] for k in KEYS[table.name]): row for row in rows}.values())
+    keys = key_columns(table)
+    return list({tuple(row[k] for k in keys): row for row in rows}.values())
 
 
 async def _stored(conn: AsyncConnection, table: Table, rows: list[dict]) -> list[dict]:
@@ -105,16 +104,18 @@ class _Loaded:
 class StoreWriter:
     def __init__(self, engine: AsyncEngine, batch_size: int = 200, flush_interval: float = 0.5,
                  max_pending: int = 10_000, spool_dir: Path | str | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
-        """Without `spool_dir` (tools, tests) memory is the only tier and is not bounded."""
+                 clock: Callable[[], float] = time.time, *, kinds: RecordKinds) -> None:
+        """Without `spool_dir` (tools, tests) memory is the only tier and is not bounded. `kinds`:
+        the record types the features registered, and their tables."""
         self.engine = engine
+        self.kinds = kinds
         self.dialect = engine.dialect.name
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_pending = max_pending
         self.clock = clock
         self.pending: deque[Entry] = deque()
-        self.spool = Spool(spool_dir, min(max_pending, SEGMENT_RECORDS)) if spool_dir is not None else None
+        self.spool = Spool(spool_dir, kinds, min(max_pending, SEGMENT_RECORDS)) if spool_dir is not None else None
         self._loaded: _Loaded | None = None
         self._wake = asyncio.Event()
         self.backoff = Backoff(0.5, 30)
@@ -144,10 +145,14 @@ class StoreWriter:
             log.warning("store_spool_found", dir=str(self.spool.dir), segments=len(self.spool.segments),
                         records=self.spool.waiting, bytes=self.spool.size)
 
-    def put(self, record: CallRecord | OfferRecord, event_ts: float | None = None) -> None:
+    def put(self, record: object, event_ts: float | None = None) -> None:
         """Queue a record; `event_ts` (epoch s), the time of the AMI event that finished it, makes
         its latency to the committed row count in `latency` (records that go through the spool
-        are not counted: their latency is the outage's)."""
+        are not counted: their latency is the outage's).
+
+        A record of a type no feature registered is refused here, at once (UnregisteredRecord),
+        not at the batch's write, where it would fail the batch and be retried forever."""
+        self.kinds.table_of(type(record))
         at = self.clock()
         self.accepted += 1
         if self.spool is not None and (self.spool.waiting or len(self.pending) >= self.max_pending):
@@ -319,7 +324,7 @@ class StoreWriter:
         try:
             stats: Counter = Counter()
             async with self.engine.begin() as conn:
-                for table, rows in rows_by_table(batch).items():
+                for table, rows in rows_by_table(self.kinds, batch).items():
                     rows = await merged_rows(conn, table, rows, stats)
                     if rows:
                         await conn.execute(upsert(self.dialect, table), rows)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from pbx_bridge.store.registry import RecordKinds
+from pbx_bridge.store.schema import vm_callbacks, vm_listenings, vm_messages
+
 
 @dataclass
 class ListeningRecord:
@@ -50,3 +53,9 @@ class CallbackRecord:
     started_at: datetime
     dial_status: str
     answered: bool
+
+
+def register_records(kinds: RecordKinds) -> None:
+    kinds.register(ListeningRecord, vm_listenings)
+    kinds.register(VoicemailMessageRecord, vm_messages)
+    kinds.register(CallbackRecord, vm_callbacks)

@@ -12,6 +12,7 @@ from structlog.testing import capture_logs
 from pbx_bridge.store.engine import async_engine, sync_engine
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.store.schema import calls, offers
+from pbx_bridge.record_kinds import record_kinds
 from pbx_bridge.store.writer import StoreWriter
 from tests.conftest import make_call, make_offer
 
@@ -64,7 +65,7 @@ def stored(url):
 async def test_a_60_s_postgresql_outage_loses_nothing_and_writes_nothing_twice(pg_server, tmp_path):
     await asyncio.to_thread(upgrade, pg_server.url)
     engine = async_engine(pg_server.url)
-    writer = StoreWriter(engine, batch_size=20, flush_interval=0.1, max_pending=50, spool_dir=tmp_path / "spool")
+    writer = StoreWriter(engine, batch_size=20, flush_interval=0.1, max_pending=50, spool_dir=tmp_path / "spool", kinds=record_kinds())
     task = asyncio.create_task(writer.run())
     traffic = Traffic(writer)
     try:

@@ -14,6 +14,7 @@ from pbx_bridge.nuisance.model import WarningRecord
 from pbx_bridge.store.engine import async_engine, sync_engine
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.store.schema import metadata
+from pbx_bridge.record_kinds import record_kinds
 from pbx_bridge.store.writer import StoreWriter
 
 
@@ -76,7 +77,7 @@ def test_lifting_a_number_that_is_not_screened_is_recorded_and_says_so(config):
 async def test_warnings_are_the_evidence_by_number_and_local_day(config, sqlite_url):
     upgrade(sqlite_url)
     engine = async_engine(sqlite_url)
-    writer = StoreWriter(engine)
+    writer = StoreWriter(engine, kinds=record_kinds())
     at = datetime(2026, 11, 2, 16, 30, tzinfo=timezone.utc)  # 00:30 on the 3rd in Shanghai
     for second, seq, number in ((1, 1, "13911112222"), (2, 2, "13911112222"), (3, 1, "13700000000")):
         writer.put(WarningRecord("pbx1", f"1795471128.{number[-1]}", seq, number, at + timedelta(seconds=second),

@@ -18,6 +18,7 @@ from pbx_bridge.nuisance.model import ScreenedCallRecord, WarningRecord
 from pbx_bridge.nuisance.settings import NuisanceConfig
 from pbx_bridge.store.engine import async_engine, sync_engine
 from pbx_bridge.store.migrate import upgrade
+from pbx_bridge.record_kinds import record_kinds
 from pbx_bridge.store.writer import StoreWriter
 from tests.support.agi_peer import AGI_SECRET, AgiPeer
 
@@ -136,7 +137,7 @@ async def test_a_lift_made_by_another_process_applies_at_the_next_refresh(desk, 
 
 async def test_warnings_stored_then_a_restarted_daemon_counts_on_within_the_call(desk, sqlite_url):
     await agi(desk, "nuisance_warn", channel=AGENT, replies=call_vars())
-    writer = StoreWriter(desk.engine)
+    writer = StoreWriter(desk.engine, kinds=record_kinds())
     for record in desk.records:
         writer.put(record)
     await writer.flush()

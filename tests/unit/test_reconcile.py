@@ -16,6 +16,7 @@ from pbx_bridge.reconcile.reconciler import Reconciler
 from pbx_bridge.store.engine import async_engine, sync_engine
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.store.schema import calls
+from pbx_bridge.record_kinds import record_kinds
 from pbx_bridge.store.writer import StoreWriter
 from tests.support import queue_log
 
@@ -32,7 +33,7 @@ class Store:
         upgrade(url)
         self.url = url
         self.engine = async_engine(url)
-        self.writer = StoreWriter(self.engine, flush_interval=0.05)
+        self.writer = StoreWriter(self.engine, flush_interval=0.05, kinds=record_kinds())
 
     async def __aenter__(self):
         self.task = asyncio.create_task(self.writer.run())
@@ -114,7 +115,7 @@ async def test_the_position_is_saved_only_once_the_records_are_committed(tmp_pat
     (tmp_path / "queue_log").write_text(MIXED_LOG)
     url = f"sqlite:///{tmp_path}/late.db"
     engine = async_engine(url)
-    writer = StoreWriter(engine, flush_interval=0.05)
+    writer = StoreWriter(engine, flush_interval=0.05, kinds=record_kinds())
     writer_task = asyncio.create_task(writer.run())
     task = reconciler(tmp_path, writer)
     state = tmp_path / "state" / "queue_log.state"

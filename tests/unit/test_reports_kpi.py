@@ -16,6 +16,7 @@ from pbx_bridge.reports.settings import ReportsConfig, Targets
 from pbx_bridge.ring import two_rings_s
 from pbx_bridge.store.engine import async_engine, sync_engine
 from pbx_bridge.store.migrate import upgrade
+from pbx_bridge.record_kinds import record_kinds
 from pbx_bridge.store.writer import StoreWriter
 from tests.conftest import make_call, make_offer
 from tests.support import postgres
@@ -30,7 +31,7 @@ def seed(url: str, records) -> None:
 
     async def write() -> None:
         engine = async_engine(url)
-        writer = StoreWriter(engine, batch_size=500)
+        writer = StoreWriter(engine, batch_size=500, kinds=record_kinds())
         for record in records:
             writer.put(record)
         await writer.flush()

@@ -25,6 +25,7 @@ from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.ring import two_rings_s
 from pbx_bridge.store.engine import async_engine, sync_engine
 from pbx_bridge.store.migrate import upgrade
+from pbx_bridge.record_kinds import record_kinds
 from pbx_bridge.store.writer import StoreWriter
 
 TRANSCRIPTS = Path(__file__).parent.parent / "transcripts"
@@ -82,7 +83,7 @@ def load_store(url: str) -> None:
 
     async def write() -> None:
         engine = async_engine(url)
-        writer = StoreWriter(engine, batch_size=50)
+        writer = StoreWriter(engine, batch_size=50, kinds=record_kinds())
         for record in out:
             writer.put(record)
         await writer.flush()
@@ -148,7 +149,7 @@ def test_each_transcript_alone(tmp_path, name):
 
     async def write() -> None:
         engine = async_engine(url)
-        writer = StoreWriter(engine)
+        writer = StoreWriter(engine, kinds=record_kinds())
         for record in out:
             writer.put(record)
         await writer.flush()

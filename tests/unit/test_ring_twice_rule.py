@@ -14,6 +14,7 @@ from pbx_bridge.ring import rings_for, two_rings_s
 from pbx_bridge.rules.ring_twice import RingTwiceRule
 from pbx_bridge.store.engine import async_engine
 from pbx_bridge.store.migrate import upgrade
+from pbx_bridge.record_kinds import record_kinds
 from pbx_bridge.store.writer import StoreWriter
 from tests.conftest import make_call, make_offer
 
@@ -103,7 +104,7 @@ async def test_compliance_report_per_agent_and_day(tmp_path):
         make_call("c6", agent="Agent 302", ended_by="caller", joined_at=at),
     ]
     engine = async_engine(url)
-    writer = StoreWriter(engine)
+    writer = StoreWriter(engine, kinds=record_kinds())
     for record in records:
         writer.put(record)
     await writer.flush()

@@ -14,6 +14,7 @@ from pbx_bridge.store.latency import LatencyHistogram
 from pbx_bridge.store.engine import async_engine, safe_url, sync_engine
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.store.schema import calls, offers
+from pbx_bridge.record_kinds import record_kinds
 from pbx_bridge.store.writer import StoreWriter
 from tests.conftest import make_call, make_offer
 from zoneinfo import ZoneInfo
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 async def write_all(url, records):
     engine = async_engine(url)
-    writer = StoreWriter(engine, batch_size=3)
+    writer = StoreWriter(engine, batch_size=3, kinds=record_kinds())
     for record in records:
         writer.put(record)
     await writer.flush()
@@ -66,7 +67,7 @@ async def test_sqlite_store_runs_in_wal_mode(sqlite_url):
 async def test_a_failed_batch_is_kept_and_written_later(tmp_path):
     url = f"sqlite:///{tmp_path}/later.db"
     engine = async_engine(url)
-    writer = StoreWriter(engine)
+    writer = StoreWriter(engine, kinds=record_kinds())
     writer.put(make_call())
     await writer.flush()  # no tables yet: the write fails
     assert writer.health()["pending"] == 1 and writer.failures == 1
@@ -123,7 +124,7 @@ async def test_export_formats_carry_the_published_field_names(sqlite_url):
 async def test_a_calls_latency_runs_from_its_finishing_event_to_the_commit(sqlite_url):
     upgrade(sqlite_url)
     engine = async_engine(sqlite_url)
-    writer = StoreWriter(engine, batch_size=10)
+    writer = StoreWriter(engine, batch_size=10, kinds=record_kinds())
     now = time.time()
     writer.put(make_call("17.1"), event_ts=now - 2.0)
     writer.put(make_call("17.2"), event_ts=now - 0.5)
@@ -139,7 +140,7 @@ async def test_a_calls_latency_runs_from_its_finishing_event_to_the_commit(sqlit
 async def test_a_retried_batch_counts_the_wait_for_the_database_in_its_latency(tmp_path):
     url = f"sqlite:///{tmp_path}/later.db"
     engine = async_engine(url)
-    writer = StoreWriter(engine)
+    writer = StoreWriter(engine, kinds=record_kinds())
     writer.put(make_call(), event_ts=time.time())
     await writer.flush()  # no tables yet: fails, nothing measured
     assert writer.health()["latency"]["count"] == 0

@@ -10,6 +10,7 @@ from pbx_bridge.config import RingConfig
 from pbx_bridge.store.engine import async_engine, sync_engine
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.store.schema import calls, offers
+from pbx_bridge.record_kinds import record_kinds
 from pbx_bridge.store.writer import StoreWriter
 from tests.conftest import make_call, make_offer
 
@@ -18,7 +19,7 @@ CN = RingConfig(cadence="cn", two_rings="end_of_second_ring")
 
 async def write_all(url, records, batch_size=200):
     engine = async_engine(url)
-    writer = StoreWriter(engine, batch_size=batch_size)
+    writer = StoreWriter(engine, batch_size=batch_size, kinds=record_kinds())
     for record in records:
         writer.put(record)
     await writer.flush()
@@ -133,7 +134,7 @@ async def test_queue_logs_answer_replaces_the_guess_for_an_offer_ringing_when_am
 async def test_the_writer_tells_a_reader_when_its_records_are_committed(sqlite_url):
     upgrade(sqlite_url)
     engine = async_engine(sqlite_url)
-    writer = StoreWriter(engine, flush_interval=30)
+    writer = StoreWriter(engine, flush_interval=30, kinds=record_kinds())
     import asyncio
 
     task = asyncio.create_task(writer.run())

@@ -15,9 +15,12 @@ from pbx_bridge.store.engine import async_engine, sync_engine
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.store.schema import calls, offers
 from pbx_bridge.store.spool import Spool, SpoolError, decode, encode
+from pbx_bridge.record_kinds import record_kinds
 from pbx_bridge.store.writer import StoreWriter
 from pbx_bridge.voicemail.records import CallbackRecord, ListeningRecord, VoicemailMessageRecord
 from tests.conftest import make_call, make_offer
+
+KINDS = record_kinds()
 
 
 class Outage:
@@ -88,17 +91,58 @@ def test_every_record_type_round_trips_through_the_spool():
         CallbackRecord("m.1/1", "pbx1", "m.1", "acme", None, "13800138000", at, "NOANSWER", False),
     ]
     for record in records:
-        when, back = decode(encode(1700000000.123, record))
+        when, back = decode(KINDS, encode(KINDS, 1700000000.123, record))
         assert (when, back) == (1700000000.123, record)
         assert type(back) is type(record)
-    offer = decode(encode(0, records[1]))[1]
+    offer = decode(KINDS, encode(KINDS, 0, records[1]))[1]
     assert offer.offered_at.utcoffset() == timedelta(hours=8)
-    assert decode(encode(0, records[0]))[1].joined_at.tzinfo is timezone.utc
+    assert decode(KINDS, encode(KINDS, 0, records[0]))[1].joined_at.tzinfo is timezone.utc
+
+
+# Lines as the release before the record registry wrote them (store/kinds.py): a spool left by it
+# must replay, so every record keeps its name (its table's) and its fields.
+OLD_LINES = {
+    "CallRecord": '{"k":"calls","at":1.0,"r":{"uniqueid":"t.9","linkedid":"t.9","pbx":"pbx1","queue":"support",'
+                  '"caller_num":"13800138000","caller_name":"张三丰","joined_at":{"$dt":"2026-11-23T03:00:00.500000+00:00"},'
+                  '"position":1,"outcome":"answered","wait_s":4.2,"agent":"201","interface":"Local/201@agents/n",'
+                  '"ring_s":2.0,"talk_s":30.0,"ended_by":"caller","hangup_cause":"16","seq":0,"incomplete":false,'
+                  '"source":"ami"}}',
+    "OfferRecord": '{"k":"offers","at":1.0,"r":{"uniqueid":"1700000000.1","offer_id":"1700000000.2","pbx":"pbx1",'
+                   '"queue":"support","agent":"201","interface":"Local/201@agents/n",'
+                   '"offered_at":{"$dt":"2026-11-23T03:00:02+00:00"},"ring_s":2.0,"rings":1,"result":"answered",'
+                   '"source":"ami"}}',
+    "OutboundRecord": '{"k":"outbound_calls","at":1.0,"r":{"call_id":"c.1","pbx":"pbx1","agent":"Agent 201",'
+                      '"endpoint":"PJSIP/agent201","number":"13800138000",'
+                      '"started_at":{"$dt":"2026-11-23T03:00:00+00:00"},"dial_status":"ANSWER","answered":true}}',
+    "ListeningRecord": '{"k":"vm_listenings","at":1.0,"r":{"listening_id":"acme/2026-11-23T11:00","pbx":"pbx1",'
+                       '"company":"acme","scheduled_at":{"$dt":"2026-11-23T03:00:00+00:00"},"status":"taken",'
+                       '"agent":"201","attempts":2,"started_at":{"$dt":"2026-11-23T03:00:00+00:00"},'
+                       '"messages_played":4}}',
+    "VoicemailMessageRecord": '{"k":"vm_messages","at":1.0,"r":{"msg_id":"m.1","pbx":"pbx1","company":"acme",'
+                              '"mailbox":"1001","caller_num":"13800138000","caller_name":"Li",'
+                              '"left_at":{"$dt":"2026-11-23T03:00:00+00:00"},"status":"handled",'
+                              '"first_callback_at":null,"handled_at":{"$dt":"2026-11-23T03:00:00+00:00"},'
+                              '"handled_by":"201"}}',
+    "CallbackRecord": '{"k":"vm_callbacks","at":1.0,"r":{"callback_id":"m.1/1","pbx":"pbx1","msg_id":"m.1",'
+                      '"company":"acme","agent":null,"number":"13800138000",'
+                      '"started_at":{"$dt":"2026-11-23T03:00:00+00:00"},"dial_status":"NOANSWER","answered":false}}',
+    "WarningRecord": '{"k":"nuisance_warnings","at":1.0,"r":{"pbx":"pbx1","call_uniqueid":"u.1","seq":1,'
+                     '"number":"13800138000","warned_at":{"$dt":"2026-11-23T03:00:00+00:00"},"agent":"201",'
+                     '"endpoint":"PJSIP/agent201","agent_channel":"PJSIP/agent201-1","caller_channel":"PJSIP/trunk-2"}}',
+}
+
+
+@pytest.mark.parametrize("type_name", sorted(OLD_LINES))
+def test_a_spool_line_written_before_the_record_registry_replays(type_name):
+    line = OLD_LINES[type_name].encode("utf-8") + b"\n"
+    at, record = decode(KINDS, line)
+    assert (at, type(record).__name__) == (1.0, type_name)
+    assert encode(KINDS, at, record) == line  # the same name and fields are written today
 
 
 async def test_records_beyond_the_memory_bound_go_to_the_spool(outage, tmp_path):
     outage.down = True
-    writer = StoreWriter(outage, batch_size=4, max_pending=5, spool_dir=tmp_path / "spool")
+    writer = StoreWriter(outage, batch_size=4, max_pending=5, spool_dir=tmp_path / "spool", kinds=KINDS)
     with capture_logs() as logs:
         for record in versions(12, 1):
             writer.put(record)
@@ -113,7 +157,7 @@ async def test_records_beyond_the_memory_bound_go_to_the_spool(outage, tmp_path)
 
 async def test_memory_holds_max_pending_and_no_more_during_an_outage(outage, tmp_path):
     outage.down = True
-    writer = StoreWriter(outage, batch_size=2, flush_interval=0.01, max_pending=5, spool_dir=tmp_path / "spool")
+    writer = StoreWriter(outage, batch_size=2, flush_interval=0.01, max_pending=5, spool_dir=tmp_path / "spool", kinds=KINDS)
     task = asyncio.create_task(writer.run())
     for record in versions(40, 1):
         writer.put(record)
@@ -131,7 +175,7 @@ async def test_memory_holds_max_pending_and_no_more_during_an_outage(outage, tmp
 
 async def test_spool_is_written_in_order_when_the_database_returns(outage, store, tmp_path):
     outage.down = True
-    writer = StoreWriter(outage, batch_size=3, flush_interval=0.01, max_pending=4, spool_dir=tmp_path / "spool")
+    writer = StoreWriter(outage, batch_size=3, flush_interval=0.01, max_pending=4, spool_dir=tmp_path / "spool", kinds=KINDS)
     writer.backoff.minimum = writer.backoff.maximum = 0.01
     task = asyncio.create_task(writer.run())
     with capture_logs() as logs:
@@ -163,7 +207,7 @@ async def test_spool_is_written_in_order_when_the_database_returns(outage, store
 
 async def test_shutdown_during_an_outage_spools_what_is_in_memory(outage, store, tmp_path):
     outage.down = True
-    writer = StoreWriter(outage, batch_size=3, flush_interval=0.01, max_pending=6, spool_dir=tmp_path / "spool")
+    writer = StoreWriter(outage, batch_size=3, flush_interval=0.01, max_pending=6, spool_dir=tmp_path / "spool", kinds=KINDS)
     task = asyncio.create_task(writer.run())
     first, second = versions(5, 2)[:5], versions(5, 2)[5:]
     for record in first + second:  # the old versions fill memory first, the new ones end in the spool
@@ -180,7 +224,7 @@ async def test_shutdown_during_an_outage_spools_what_is_in_memory(outage, store,
 
     outage.down = False
     with capture_logs() as logs:
-        again = StoreWriter(outage, batch_size=3, max_pending=6, spool_dir=tmp_path / "spool")
+        again = StoreWriter(outage, batch_size=3, max_pending=6, spool_dir=tmp_path / "spool", kinds=KINDS)
         await again.flush()
     again.close()
     assert outcomes(store) == {f"v.{i}": "answered" for i in range(5)}, "memory was older than the spool"
@@ -188,12 +232,12 @@ async def test_shutdown_during_an_outage_spools_what_is_in_memory(outage, store,
 
 
 async def test_shutdown_while_a_segment_is_replayed_keeps_its_order(outage, store, tmp_path):
-    spool = Spool(tmp_path / "spool", segment_records=4)
+    spool = Spool(tmp_path / "spool", KINDS, segment_records=4)
     for i in range(4):
         spool.append(1.0, make_call(f"v.{i}", outcome="timeout"))
     spool.sync()
     spool.close()
-    writer = StoreWriter(outage, batch_size=2, flush_interval=0.01, max_pending=4, spool_dir=tmp_path / "spool")
+    writer = StoreWriter(outage, batch_size=2, flush_interval=0.01, max_pending=4, spool_dir=tmp_path / "spool", kinds=KINDS)
     writer.backoff.minimum = writer.backoff.maximum = 60
     outage.up_for = 1  # the first two of the segment are written, then the database goes
     task = asyncio.create_task(writer.run())
@@ -209,7 +253,7 @@ async def test_shutdown_while_a_segment_is_replayed_keeps_its_order(outage, stor
     writer.close()
     assert segment_files(tmp_path / "spool") == ["0000001000000000.jsonl"], "rewritten in its own place"
     outage.down = False
-    writer = StoreWriter(outage, batch_size=2, max_pending=4, spool_dir=tmp_path / "spool")
+    writer = StoreWriter(outage, batch_size=2, max_pending=4, spool_dir=tmp_path / "spool", kinds=KINDS)
     await writer.flush()
     writer.close()
     assert outcomes(store) == {"v.0": "timeout", "v.1": "timeout", "v.2": "answered", "v.3": "timeout",
@@ -218,13 +262,13 @@ async def test_shutdown_while_a_segment_is_replayed_keeps_its_order(outage, stor
 
 
 async def test_spool_left_by_a_crash_is_replayed_at_start(outage, store, tmp_path):
-    spool = Spool(tmp_path / "spool", segment_records=3)
+    spool = Spool(tmp_path / "spool", KINDS, segment_records=3)
     for record in versions(4, 2) + [make_offer("v.0", "o.1")]:
         spool.append(1.0, record)
     spool.sync()
     spool.close()  # no flush, no shutdown: the process died
     with capture_logs() as logs:
-        writer = StoreWriter(outage, batch_size=2, max_pending=5, spool_dir=tmp_path / "spool")
+        writer = StoreWriter(outage, batch_size=2, max_pending=5, spool_dir=tmp_path / "spool", kinds=KINDS)
         assert writer.health()["spooled"] == 9
         writer.put(make_call("v.0", outcome="abandoned"))  # this run's news: written after the old spool
         await writer.flush()
@@ -243,11 +287,11 @@ async def test_spool_left_by_a_crash_is_replayed_at_start(outage, store, tmp_pat
 async def test_torn_last_spool_line_is_skipped(outage, store, tmp_path):
     directory = tmp_path / "spool"
     directory.mkdir()
-    whole = encode(1.0, make_call("t.1")) + encode(1.0, make_call("t.2"))
-    torn = encode(1.0, make_call("t.3"))[:40]
+    whole = encode(KINDS, 1.0, make_call("t.1")) + encode(KINDS, 1.0, make_call("t.2"))
+    torn = encode(KINDS, 1.0, make_call("t.3"))[:40]
     (directory / "0000001000000000.jsonl").write_bytes(whole + torn)
     with capture_logs() as logs:
-        writer = StoreWriter(outage, spool_dir=directory)
+        writer = StoreWriter(outage, spool_dir=directory, kinds=KINDS)
         assert writer.health()["spooled"] == 2
         await writer.flush()
     writer.close()
@@ -260,7 +304,7 @@ async def test_torn_last_spool_line_is_skipped(outage, store, tmp_path):
 async def test_health_tells_how_long_the_oldest_record_has_waited(outage, tmp_path):
     now = [1000.0]
     outage.down = True
-    writer = StoreWriter(outage, max_pending=2, spool_dir=tmp_path / "spool", clock=lambda: now[0])
+    writer = StoreWriter(outage, max_pending=2, spool_dir=tmp_path / "spool", clock=lambda: now[0], kinds=KINDS)
     assert writer.health()["oldest_pending_age_s"] == 0.0
     writer.put(make_call("h.1"))
     now[0] += 30
@@ -273,11 +317,11 @@ async def test_health_tells_how_long_the_oldest_record_has_waited(outage, tmp_pa
 
 
 def test_a_second_daemon_cannot_take_the_same_spool(tmp_path):
-    first = Spool(tmp_path / "spool")
+    first = Spool(tmp_path / "spool", KINDS)
     with pytest.raises(SpoolError, match="in use"):
-        Spool(tmp_path / "spool")
+        Spool(tmp_path / "spool", KINDS)
     first.close()
-    Spool(tmp_path / "spool").close()
+    Spool(tmp_path / "spool", KINDS).close()
 
 
 @pytest.mark.parametrize("value", [0, -5, "many"])
@@ -290,7 +334,7 @@ def test_max_pending_must_be_a_positive_count(tmp_path, value):
 
 async def test_a_stop_that_arrives_as_a_batch_fills_still_spools_it(outage, tmp_path):
     outage.down = True
-    writer = StoreWriter(outage, batch_size=2, flush_interval=10, max_pending=10, spool_dir=tmp_path / "spool")
+    writer = StoreWriter(outage, batch_size=2, flush_interval=10, max_pending=10, spool_dir=tmp_path / "spool", kinds=KINDS)
     task = asyncio.create_task(writer.run())
     await asyncio.sleep(0.01)  # the writer waits for a batch
     writer.put(make_call("s.1"))
@@ -304,7 +348,7 @@ async def test_a_stop_that_arrives_as_a_batch_fills_still_spools_it(outage, tmp_
 
 async def test_a_spool_disk_that_refuses_writes_keeps_the_records_in_memory(outage, store, tmp_path):
     outage.down = True
-    writer = StoreWriter(outage, batch_size=2, max_pending=2, spool_dir=tmp_path / "spool")
+    writer = StoreWriter(outage, batch_size=2, max_pending=2, spool_dir=tmp_path / "spool", kinds=KINDS)
     (tmp_path / "spool").rename(tmp_path / "away")
     (tmp_path / "spool").write_text("not a directory")  # every append fails
     with capture_logs() as logs:
@@ -337,7 +381,7 @@ async def test_shutdown_with_a_database_that_never_answers_spools_memory_within_
 
     monkeypatch.setattr(writer_module, "SHUTDOWN_WRITE_S", 0.2)
     monkeypatch.setattr(outage, "begin", _NeverAnswers)
-    writer = StoreWriter(outage, batch_size=3, flush_interval=0.01, max_pending=100, spool_dir=tmp_path / "spool")
+    writer = StoreWriter(outage, batch_size=3, flush_interval=0.01, max_pending=100, spool_dir=tmp_path / "spool", kinds=KINDS)
     task = asyncio.create_task(writer.run())
     for record in versions(5, 1):
         writer.put(record)
