@@ -21,7 +21,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, V
 from pbx_bridge.agents.settings import AgentsConfig
 from pbx_bridge.nuisance.settings import NuisanceConfig
 from pbx_bridge.reports.settings import ReportsConfig
-
+from pbx_bridge.settings import DatabaseUrl, SecretFileError, Strict, ZoneName, read_secret_file
 from pbx_bridge.yaml_errors import format_validation_error, node_line, read_bytes, read_yaml
 
 SECRET_ENV = "PBX_BRIDGE_AMI_SECRET"
@@ -32,27 +32,11 @@ QUEUE_LOG_URL_ENV = "PBX_BRIDGE_QUEUE_LOG_URL"
 DEFAULT_CONFIG_PATH = "/etc/pbx-bridge/config.yaml"
 
 
-def _known_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {value!r}") from exc
-    return value
-
-
-ZoneName = Annotated[str, AfterValidator(_known_zone)]
-"""An IANA time zone name (Asia/Shanghai), checked when the file is read."""
-
-
 class ConfigError(Exception):
     """A configuration problem, already phrased for the admin: `file:line: key: message`."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AmiConfig(_Strict):
+class AmiConfig(Strict):
     host: str
     port: int = Field(ge=1, le=65535)
     username: str
@@ -71,7 +55,7 @@ class AmiConfig(_Strict):
         return self
 
 
-class AgiConfig(_Strict):
+class AgiConfig(Strict):
     host: str
     port: int = Field(ge=0, le=65535, description="0: any free port (tests)")
     header_timeout: float = Field(gt=0, le=60)
@@ -90,22 +74,7 @@ class AgiConfig(_Strict):
         return value
 
 
-def _database_url(value: str) -> str:
-    """A URL SQLAlchemy can read. The error never repeats the URL: it may carry a password."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        make_url(value)
-    except ArgumentError:
-        raise ValueError("not a database URL (driver://user:password@host/database)") from None
-    return value
-
-
-DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
-
-
-class StoreConfig(_Strict):
+class StoreConfig(Strict):
     url: DatabaseUrl
     batch_size: int = Field(ge=1, le=10_000)
     flush_interval: float = Field(gt=0, le=60)
@@ -113,12 +82,12 @@ class StoreConfig(_Strict):
     spool_dir: Path = Field(description="where records beyond max_pending wait on disk; one per daemon")
 
 
-class TrackingConfig(_Strict):
+class TrackingConfig(Strict):
     stale_after: float = Field(gt=0, description="seconds without an end before a call is closed as incomplete")
     sweep_interval: float = Field(gt=0)
 
 
-class Cadence(_Strict):
+class Cadence(Strict):
     on_ms: int = Field(gt=0)
     off_ms: int = Field(ge=0)
 
@@ -126,7 +95,7 @@ class Cadence(_Strict):
 CADENCES = {"cn": Cadence(on_ms=1000, off_ms=4000), "us": Cadence(on_ms=2000, off_ms=4000)}
 
 
-class RingConfig(_Strict):
+class RingConfig(Strict):
     cadence: Literal["cn", "us"] | Cadence
     two_rings: Literal["end_of_second_ring", "two_full_cycles"]
     misses_before_pause: int = Field(default=2, ge=0, le=100)
@@ -136,7 +105,7 @@ class RingConfig(_Strict):
         return CADENCES[self.cadence] if isinstance(self.cadence, str) else self.cadence
 
 
-class VoicemailConfig(_Strict):
+class VoicemailConfig(Strict):
     enabled: bool
     rota: Path
     spool_dir: Path
@@ -146,7 +115,7 @@ class VoicemailConfig(_Strict):
     callback_context: str
 
 
-class CallbacksConfig(_Strict):
+class CallbacksConfig(Strict):
     """Callback requests (virtual hold, rules §3): see pbx_bridge/callbacks and the README."""
 
     enabled: bool
@@ -160,7 +129,7 @@ class CallbacksConfig(_Strict):
     customer_context: str = Field(min_length=1)
 
 
-class MqttConfig(_Strict):
+class MqttConfig(Strict):
     enabled: bool
     host: str
     port: int = Field(ge=1, le=65535)
@@ -175,7 +144,7 @@ class MqttConfig(_Strict):
     repeat_caller_count: int = Field(ge=2)
 
 
-class WallboardConfig(_Strict):
+class WallboardConfig(Strict):
     enabled: bool
     host: str
     port: int = Field(ge=0, le=65535)
@@ -184,13 +153,13 @@ class WallboardConfig(_Strict):
     idle_timeout: float = Field(gt=0, le=300, description="seconds to send the request, and again to take the answer")
 
 
-class RealtimeQueueLogConfig(_Strict):
+class RealtimeQueueLogConfig(Strict):
     url: DatabaseUrl = Field(description="Asterisk's realtime database, e.g. mysql+aiomysql://asterisk@127.0.0.1/asterisk")
     table: str = Field(default="queue_log", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
     utc_times: bool = Field(default=False, description="logger.conf queue_log_realtime_use_gmtime = yes")
 
 
-class ReconcileConfig(_Strict):
+class ReconcileConfig(Strict):
     enabled: bool
     queue_log: Path | None = Field(description="Asterisk's queue_log file; null: none (realtime table only)")
     state_dir: Path = Field(description="where the positions read up to are kept")
@@ -198,12 +167,12 @@ class ReconcileConfig(_Strict):
     realtime: RealtimeQueueLogConfig | None = None
 
 
-class LoggingConfig(_Strict):
+class LoggingConfig(Strict):
     format: Literal["auto", "json", "console"]
     level: Literal["debug", "info", "warning", "error"]
 
 
-class Config(_Strict):
+class Config(Strict):
     pbx: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     timezone: ZoneName
     ami: AmiConfig
@@ -248,27 +217,6 @@ def packaged_defaults() -> dict:
 
 def _read_yaml(path: str) -> tuple[dict, yaml.Node | None]:
     return read_yaml(path, ConfigError)
-
-
-MAX_SECRET_BYTES = 4096
-
-
-class SecretFileError(Exception):
-    """Why a secret file was refused, in words that never include the secret."""
-
-
-def read_secret_file(path: str | Path) -> str:
-    """The secret in a file (stripped): a regular file of at most 4 KiB, UTF-8; SecretFileError
-    (`PATH: cannot read: ...`, `PATH: not a regular file`, `PATH: too large ...`) otherwise.
-
-    Bounded because the path is the admin's: `/dev/zero` or a log file named by mistake must be
-    a one-line error at start, not a MemoryError.
-    """
-    raw = read_bytes(str(path), SecretFileError, limit=MAX_SECRET_BYTES)
-    try:
-        return raw.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        raise SecretFileError(f"{path}: not UTF-8 text") from None
 
 
 def _resolve_secret(section: str, env_name: str, data: dict, path: str, root: yaml.Node | None,
