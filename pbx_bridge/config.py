@@ -19,6 +19,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, V
                       model_validator)
 
 from pbx_bridge.agents.settings import AgentsConfig
+from pbx_bridge.ami.settings import AmiConfig
 from pbx_bridge.nuisance.settings import NuisanceConfig
 from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.settings import DatabaseUrl, SecretFileError, Strict, ZoneName, read_secret_file
@@ -34,25 +35,6 @@ DEFAULT_CONFIG_PATH = "/etc/pbx-bridge/config.yaml"
 
 class ConfigError(Exception):
     """A configuration problem, already phrased for the admin: `file:line: key: message`."""
-
-
-class AmiConfig(Strict):
-    host: str
-    port: int = Field(ge=1, le=65535)
-    username: str
-    secret: SecretStr | None = None
-    secret_file: Path | None = None
-    connect_timeout: float = Field(gt=0)
-    ping_interval: float = Field(gt=0)
-    ping_timeout: float = Field(gt=0)
-    reconnect_min: float = Field(gt=0)
-    reconnect_max: float = Field(gt=0)
-
-    @model_validator(mode="after")
-    def _dead_peer_noticed_within_30s(self) -> "AmiConfig":
-        if self.ping_interval + self.ping_timeout > 30:
-            raise ValueError("ping_interval + ping_timeout must be 30 s or less, so a dead AMI is noticed in time")
-        return self
 
 
 class AgiConfig(Strict):
