@@ -19,6 +19,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, V
                       model_validator)
 
 from pbx_bridge.agents.settings import AgentsConfig
+from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.ami.settings import AmiConfig
 from pbx_bridge.nuisance.settings import NuisanceConfig
 from pbx_bridge.reports.settings import ReportsConfig
@@ -35,25 +36,6 @@ DEFAULT_CONFIG_PATH = "/etc/pbx-bridge/config.yaml"
 
 class ConfigError(Exception):
     """A configuration problem, already phrased for the admin: `file:line: key: message`."""
-
-
-class AgiConfig(Strict):
-    host: str
-    port: int = Field(ge=0, le=65535, description="0: any free port (tests)")
-    header_timeout: float = Field(gt=0, le=60)
-    command_timeout: float = Field(gt=0, le=600)
-    max_sessions: int = Field(ge=1, le=10_000)
-    # What the dialplan sends in every AGI URL (?auth=...): a session without it is refused.
-    secret: SecretStr | None = None
-    secret_file: Path | None = None
-
-    @field_validator("secret")
-    @classmethod
-    def _fits_an_agi_url(cls, value: SecretStr | None) -> SecretStr | None:
-        # It rides in the dialplan's AGI() arguments and a URL query: no comma, &, ;, space, $.
-        if value is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{16,256}", value.get_secret_value()):
-            raise ValueError("16 to 256 letters, digits or . _ ~ - (it goes into the dialplan's AGI URLs)")
-        return value
 
 
 class StoreConfig(Strict):
