@@ -21,9 +21,11 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, V
 from pbx_bridge.agents.settings import AgentsConfig
 from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.ami.settings import AmiConfig
+from pbx_bridge.calls.settings import TrackingConfig
 from pbx_bridge.nuisance.settings import NuisanceConfig
 from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.settings import DatabaseUrl, SecretFileError, Strict, ZoneName, read_secret_file
+from pbx_bridge.store.settings import StoreConfig
 from pbx_bridge.yaml_errors import format_validation_error, node_line, read_bytes, read_yaml
 
 SECRET_ENV = "PBX_BRIDGE_AMI_SECRET"
@@ -36,19 +38,6 @@ DEFAULT_CONFIG_PATH = "/etc/pbx-bridge/config.yaml"
 
 class ConfigError(Exception):
     """A configuration problem, already phrased for the admin: `file:line: key: message`."""
-
-
-class StoreConfig(Strict):
-    url: DatabaseUrl
-    batch_size: int = Field(ge=1, le=10_000)
-    flush_interval: float = Field(gt=0, le=60)
-    max_pending: int = Field(ge=1, le=1_000_000, description="records held in memory while the database is away")
-    spool_dir: Path = Field(description="where records beyond max_pending wait on disk; one per daemon")
-
-
-class TrackingConfig(Strict):
-    stale_after: float = Field(gt=0, description="seconds without an end before a call is closed as incomplete")
-    sweep_interval: float = Field(gt=0)
 
 
 class Cadence(Strict):
