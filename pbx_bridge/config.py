@@ -24,6 +24,7 @@ from pbx_bridge.ami.settings import AmiConfig
 from pbx_bridge.calls.settings import TrackingConfig
 from pbx_bridge.nuisance.settings import NuisanceConfig
 from pbx_bridge.reports.settings import ReportsConfig
+from pbx_bridge.ring import RingConfig
 from pbx_bridge.settings import DatabaseUrl, SecretFileError, Strict, ZoneName, read_secret_file
 from pbx_bridge.store.settings import StoreConfig
 from pbx_bridge.yaml_errors import format_validation_error, node_line, read_bytes, read_yaml
@@ -38,24 +39,6 @@ DEFAULT_CONFIG_PATH = "/etc/pbx-bridge/config.yaml"
 
 class ConfigError(Exception):
     """A configuration problem, already phrased for the admin: `file:line: key: message`."""
-
-
-class Cadence(Strict):
-    on_ms: int = Field(gt=0)
-    off_ms: int = Field(ge=0)
-
-
-CADENCES = {"cn": Cadence(on_ms=1000, off_ms=4000), "us": Cadence(on_ms=2000, off_ms=4000)}
-
-
-class RingConfig(Strict):
-    cadence: Literal["cn", "us"] | Cadence
-    two_rings: Literal["end_of_second_ring", "two_full_cycles"]
-    misses_before_pause: int = Field(default=2, ge=0, le=100)
-
-    @property
-    def pattern(self) -> Cadence:
-        return CADENCES[self.cadence] if isinstance(self.cadence, str) else self.cadence
 
 
 class VoicemailConfig(Strict):
