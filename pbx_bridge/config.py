@@ -22,6 +22,7 @@ from pbx_bridge.agents.settings import AgentsConfig
 from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.ami.settings import AmiConfig
 from pbx_bridge.calls.settings import TrackingConfig
+from pbx_bridge.logs import LoggingConfig
 from pbx_bridge.nuisance.settings import NuisanceConfig
 from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.ring import RingConfig
@@ -101,11 +102,6 @@ class ReconcileConfig(Strict):
     state_dir: Path = Field(description="where the positions read up to are kept")
     interval: float = Field(gt=0, le=3600)
     realtime: RealtimeQueueLogConfig | None = None
-
-
-class LoggingConfig(Strict):
-    format: Literal["auto", "json", "console"]
-    level: Literal["debug", "info", "warning", "error"]
 
 
 class Config(Strict):
