@@ -28,6 +28,7 @@ from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.ring import RingConfig
 from pbx_bridge.settings import DatabaseUrl, SecretFileError, Strict, ZoneName, read_secret_file
 from pbx_bridge.store.settings import StoreConfig
+from pbx_bridge.voicemail.settings import VoicemailConfig
 from pbx_bridge.yaml_errors import format_validation_error, node_line, read_bytes, read_yaml
 
 SECRET_ENV = "PBX_BRIDGE_AMI_SECRET"
@@ -40,16 +41,6 @@ DEFAULT_CONFIG_PATH = "/etc/pbx-bridge/config.yaml"
 
 class ConfigError(Exception):
     """A configuration problem, already phrased for the admin: `file:line: key: message`."""
-
-
-class VoicemailConfig(Strict):
-    enabled: bool
-    rota: Path
-    spool_dir: Path
-    asterisk_spool_dir: str
-    retry_minutes: float = Field(ge=0, le=120)
-    playback_context: str
-    callback_context: str
 
 
 class CallbacksConfig(Strict):
