@@ -21,6 +21,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, V
 from pbx_bridge.agents.settings import AgentsConfig
 from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.ami.settings import AmiConfig
+from pbx_bridge.callbacks.settings import CallbacksConfig
 from pbx_bridge.calls.settings import TrackingConfig
 from pbx_bridge.logs import LoggingConfig
 from pbx_bridge.nuisance.settings import NuisanceConfig
@@ -41,20 +42,6 @@ DEFAULT_CONFIG_PATH = "/etc/pbx-bridge/config.yaml"
 
 class ConfigError(Exception):
     """A configuration problem, already phrased for the admin: `file:line: key: message`."""
-
-
-class CallbacksConfig(Strict):
-    """Callback requests (virtual hold, rules §3): see pbx_bridge/callbacks and the README."""
-
-    enabled: bool
-    offer_after: float = Field(ge=0, le=3600, description="s in the queue before a 1 is taken as a request")
-    idle_after: float = Field(ge=0, le=3600, description="s an agent must have been free since their last call")
-    retry_after: float = Field(ge=0, le=86400, description="s before a customer who did not answer is called again")
-    max_attempts: int = Field(ge=1, le=20)
-    dial_timeout: int = Field(ge=5, le=300, description="s the customer's phone rings")
-    poll_interval: float = Field(gt=0, le=60)
-    max_parallel: int = Field(ge=1, le=100, description="callbacks in progress at once")
-    customer_context: str = Field(min_length=1)
 
 
 class MqttConfig(Strict):
