@@ -23,6 +23,7 @@ from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.ami.settings import AmiConfig
 from pbx_bridge.callbacks.settings import CallbacksConfig
 from pbx_bridge.calls.settings import TrackingConfig
+from pbx_bridge.live.settings import MqttConfig, WallboardConfig
 from pbx_bridge.logs import LoggingConfig
 from pbx_bridge.nuisance.settings import NuisanceConfig
 from pbx_bridge.reports.settings import ReportsConfig
@@ -42,30 +43,6 @@ DEFAULT_CONFIG_PATH = "/etc/pbx-bridge/config.yaml"
 
 class ConfigError(Exception):
     """A configuration problem, already phrased for the admin: `file:line: key: message`."""
-
-
-class MqttConfig(Strict):
-    enabled: bool
-    host: str
-    port: int = Field(ge=1, le=65535)
-    username: str | None = None
-    topic_prefix: str = Field(pattern=r"^[^+#]+$")
-    publish_interval: float = Field(gt=0, le=60)
-    keepalive: float = Field(ge=5, le=600)
-    reconnect_min: float = Field(gt=0)
-    reconnect_max: float = Field(gt=0)
-    service_level_s: float = Field(gt=0)
-    long_wait_s: float = Field(gt=0)
-    repeat_caller_count: int = Field(ge=2)
-
-
-class WallboardConfig(Strict):
-    enabled: bool
-    host: str
-    port: int = Field(ge=0, le=65535)
-    broker: str = Field(description="the broker's websockets URL as the supervisors' browsers reach it")
-    max_connections: int = Field(ge=1, le=10_000, description="open at once; more are closed at once")
-    idle_timeout: float = Field(gt=0, le=300, description="seconds to send the request, and again to take the answer")
 
 
 class RealtimeQueueLogConfig(Strict):
