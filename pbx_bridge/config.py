@@ -26,6 +26,7 @@ from pbx_bridge.calls.settings import TrackingConfig
 from pbx_bridge.live.settings import MqttConfig, WallboardConfig
 from pbx_bridge.logs import LoggingConfig
 from pbx_bridge.nuisance.settings import NuisanceConfig
+from pbx_bridge.reconcile.settings import RealtimeQueueLogConfig, ReconcileConfig
 from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.ring import RingConfig
 from pbx_bridge.settings import DatabaseUrl, SecretFileError, Strict, ZoneName, read_secret_file
@@ -43,20 +44,6 @@ DEFAULT_CONFIG_PATH = "/etc/pbx-bridge/config.yaml"
 
 class ConfigError(Exception):
     """A configuration problem, already phrased for the admin: `file:line: key: message`."""
-
-
-class RealtimeQueueLogConfig(Strict):
-    url: DatabaseUrl = Field(description="Asterisk's realtime database, e.g. mysql+aiomysql://asterisk@127.0.0.1/asterisk")
-    table: str = Field(default="queue_log", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-    utc_times: bool = Field(default=False, description="logger.conf queue_log_realtime_use_gmtime = yes")
-
-
-class ReconcileConfig(Strict):
-    enabled: bool
-    queue_log: Path | None = Field(description="Asterisk's queue_log file; null: none (realtime table only)")
-    state_dir: Path = Field(description="where the positions read up to are kept")
-    interval: float = Field(gt=0, le=3600)
-    realtime: RealtimeQueueLogConfig | None = None
 
 
 class Config(Strict):

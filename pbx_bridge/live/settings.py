@@ -1,6 +1,6 @@
-"""The live-state sections: `mqtt:` (the broker, the topics, the figures LiveState is held to) and `wallboard:` (the page server).
-
-One room for both, since the wallboard shows what is published over MQTT."""
+"""The live-state sections: `mqtt:` (the broker, the topics, the figures LiveState is held to) and
+`wallboard:` (the page server). One room for both, since the wallboard shows what MQTT publishes.
+"""
 
 from __future__ import annotations
 
