@@ -2,21 +2,20 @@
 
 Validation happens once, at start, and an error names the file, the line and the key, because
 the person reading it is an admin with the YAML open in an editor, not a Python programmer.
+
+Each section is defined by the package it configures (ami/settings.py, voicemail/settings.py, ...);
+this module only assembles them into `Config` and loads it, so it imports them and none imports it.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
-from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator,
-                      model_validator)
+from pydantic import Field, ValidationError
 
 from pbx_bridge.agents.settings import AgentsConfig
 from pbx_bridge.agi.settings import AgiConfig
@@ -26,13 +25,13 @@ from pbx_bridge.calls.settings import TrackingConfig
 from pbx_bridge.live.settings import MqttConfig, WallboardConfig
 from pbx_bridge.logs import LoggingConfig
 from pbx_bridge.nuisance.settings import NuisanceConfig
-from pbx_bridge.reconcile.settings import RealtimeQueueLogConfig, ReconcileConfig
+from pbx_bridge.reconcile.settings import ReconcileConfig
 from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.ring import RingConfig
-from pbx_bridge.settings import DatabaseUrl, SecretFileError, Strict, ZoneName, read_secret_file
+from pbx_bridge.settings import SecretFileError, Strict, ZoneName, read_secret_file
 from pbx_bridge.store.settings import StoreConfig
 from pbx_bridge.voicemail.settings import VoicemailConfig
-from pbx_bridge.yaml_errors import format_validation_error, node_line, read_bytes, read_yaml
+from pbx_bridge.yaml_errors import format_validation_error, node_line, read_yaml
 
 SECRET_ENV = "PBX_BRIDGE_AMI_SECRET"
 AGI_SECRET_ENV = "PBX_BRIDGE_AGI_SECRET"
