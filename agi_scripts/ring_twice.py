@@ -19,7 +19,8 @@ TAG = "pbx-bridge ring_twice"
 
 
 def ring_settings(agi: AGI):
-    from pbx_bridge.config import DEFAULT_CONFIG_PATH, SECRET_ENV, ConfigError, RingConfig, load_config, packaged_defaults
+    from pbx_bridge.config import DEFAULT_CONFIG_PATH, SECRET_ENV, ConfigError, load_config, packaged_defaults
+    from pbx_bridge.ring import RingConfig
 
     path = os.environ.get("PBX_BRIDGE_CONFIG", DEFAULT_CONFIG_PATH)
     # The script needs no AMI secret: a placeholder keeps an ami.secret_file that the asterisk

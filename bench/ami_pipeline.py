@@ -21,7 +21,7 @@ from panoramisk.manager import Manager
 from pbx_bridge import logs
 from pbx_bridge.ami.transcript import _NullTransport, replay
 from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
-from pbx_bridge.config import RingConfig
+from pbx_bridge.ring import RingConfig
 from pbx_bridge.store.engine import async_engine
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.record_kinds import record_kinds

@@ -2,27 +2,36 @@
 
 Validation happens once, at start, and an error names the file, the line and the key, because
 the person reading it is an admin with the YAML open in an editor, not a Python programmer.
+
+Each section is defined by the package it configures (ami/settings.py, voicemail/settings.py, ...);
+this module only assembles them into `Config` and loads it, so it imports them and none imports it.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
-from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator,
-                      model_validator)
+from pydantic import Field, ValidationError
 
 from pbx_bridge.agents.settings import AgentsConfig
+from pbx_bridge.agi.settings import AgiConfig
+from pbx_bridge.ami.settings import AmiConfig
+from pbx_bridge.callbacks.settings import CallbacksConfig
+from pbx_bridge.calls.settings import TrackingConfig
+from pbx_bridge.live.settings import MqttConfig, WallboardConfig
+from pbx_bridge.logs import LoggingConfig
 from pbx_bridge.nuisance.settings import NuisanceConfig
+from pbx_bridge.reconcile.settings import ReconcileConfig
 from pbx_bridge.reports.settings import ReportsConfig
-
-from pbx_bridge.yaml_errors import format_validation_error, node_line, read_bytes, read_yaml
+from pbx_bridge.ring import RingConfig
+from pbx_bridge.settings import SecretFileError, Strict, ZoneName, read_secret_file
+from pbx_bridge.store.settings import StoreConfig
+from pbx_bridge.voicemail.settings import VoicemailConfig
+from pbx_bridge.yaml_errors import format_validation_error, node_line, read_yaml
 
 SECRET_ENV = "PBX_BRIDGE_AMI_SECRET"
 AGI_SECRET_ENV = "PBX_BRIDGE_AGI_SECRET"
@@ -32,178 +41,11 @@ QUEUE_LOG_URL_ENV = "PBX_BRIDGE_QUEUE_LOG_URL"
 DEFAULT_CONFIG_PATH = "/etc/pbx-bridge/config.yaml"
 
 
-def _known_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {value!r}") from exc
-    return value
-
-
-ZoneName = Annotated[str, AfterValidator(_known_zone)]
-"""An IANA time zone name (Asia/Shanghai), checked when the file is read."""
-
-
 class ConfigError(Exception):
     """A configuration problem, already phrased for the admin: `file:line: key: message`."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AmiConfig(_Strict):
-    host: str
-    port: int = Field(ge=1, le=65535)
-    username: str
-    secret: SecretStr | None = None
-    secret_file: Path | None = None
-    connect_timeout: float = Field(gt=0)
-    ping_interval: float = Field(gt=0)
-    ping_timeout: float = Field(gt=0)
-    reconnect_min: float = Field(gt=0)
-    reconnect_max: float = Field(gt=0)
-
-    @model_validator(mode="after")
-    def _dead_peer_noticed_within_30s(self) -> "AmiConfig":
-        if self.ping_interval + self.ping_timeout > 30:
-            raise ValueError("ping_interval + ping_timeout must be 30 s or less, so a dead AMI is noticed in time")
-        return self
-
-
-class AgiConfig(_Strict):
-    host: str
-    port: int = Field(ge=0, le=65535, description="0: any free port (tests)")
-    header_timeout: float = Field(gt=0, le=60)
-    command_timeout: float = Field(gt=0, le=600)
-    max_sessions: int = Field(ge=1, le=10_000)
-    # What the dialplan sends in every AGI URL (?auth=...): a session without it is refused.
-    secret: SecretStr | None = None
-    secret_file: Path | None = None
-
-    @field_validator("secret")
-    @classmethod
-    def _fits_an_agi_url(cls, value: SecretStr | None) -> SecretStr | None:
-        # It rides in the dialplan's AGI() arguments and a URL query: no comma, &, ;, space, $.
-        if value is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{16,256}", value.get_secret_value()):
-            raise ValueError("16 to 256 letters, digits or . _ ~ - (it goes into the dialplan's AGI URLs)")
-        return value
-
-
-def _database_url(value: str) -> str:
-    """A URL SQLAlchemy can read. The error never repeats the URL: it may carry a password."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        make_url(value)
-    except ArgumentError:
-        raise ValueError("not a database URL (driver://user:password@host/database)") from None
-    return value
-
-
-DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
-
-
-class StoreConfig(_Strict):
-    url: DatabaseUrl
-    batch_size: int = Field(ge=1, le=10_000)
-    flush_interval: float = Field(gt=0, le=60)
-    max_pending: int = Field(ge=1, le=1_000_000, description="records held in memory while the database is away")
-    spool_dir: Path = Field(description="where records beyond max_pending wait on disk; one per daemon")
-
-
-class TrackingConfig(_Strict):
-    stale_after: float = Field(gt=0, description="seconds without an end before a call is closed as incomplete")
-    sweep_interval: float = Field(gt=0)
-
-
-class Cadence(_Strict):
-    on_ms: int = Field(gt=0)
-    off_ms: int = Field(ge=0)
-
-
-CADENCES = {"cn": Cadence(on_ms=1000, off_ms=4000), "us": Cadence(on_ms=2000, off_ms=4000)}
-
-
-class RingConfig(_Strict):
-    cadence: Literal["cn", "us"] | Cadence
-    two_rings: Literal["end_of_second_ring", "two_full_cycles"]
-    misses_before_pause: int = Field(default=2, ge=0, le=100)
-
-    @property
-    def pattern(self) -> Cadence:
-        return CADENCES[self.cadence] if isinstance(self.cadence, str) else self.cadence
-
-
-class VoicemailConfig(_Strict):
-    enabled: bool
-    rota: Path
-    spool_dir: Path
-    asterisk_spool_dir: str
-    retry_minutes: float = Field(ge=0, le=120)
-    playback_context: str
-    callback_context: str
-
-
-class CallbacksConfig(_Strict):
-    """Callback requests (virtual hold, rules §3): see pbx_bridge/callbacks and the README."""
-
-    enabled: bool
-    offer_after: float = Field(ge=0, le=3600, description="s in the queue before a 1 is taken as a request")
-    idle_after: float = Field(ge=0, le=3600, description="s an agent must have been free since their last call")
-    retry_after: float = Field(ge=0, le=86400, description="s before a customer who did not answer is called again")
-    max_attempts: int = Field(ge=1, le=20)
-    dial_timeout: int = Field(ge=5, le=300, description="s the customer's phone rings")
-    poll_interval: float = Field(gt=0, le=60)
-    max_parallel: int = Field(ge=1, le=100, description="callbacks in progress at once")
-    customer_context: str = Field(min_length=1)
-
-
-class MqttConfig(_Strict):
-    enabled: bool
-    host: str
-    port: int = Field(ge=1, le=65535)
-    username: str | None = None
-    topic_prefix: str = Field(pattern=r"^[^+#]+$")
-    publish_interval: float = Field(gt=0, le=60)
-    keepalive: float = Field(ge=5, le=600)
-    reconnect_min: float = Field(gt=0)
-    reconnect_max: float = Field(gt=0)
-    service_level_s: float = Field(gt=0)
-    long_wait_s: float = Field(gt=0)
-    repeat_caller_count: int = Field(ge=2)
-
-
-class WallboardConfig(_Strict):
-    enabled: bool
-    host: str
-    port: int = Field(ge=0, le=65535)
-    broker: str = Field(description="the broker's websockets URL as the supervisors' browsers reach it")
-    max_connections: int = Field(ge=1, le=10_000, description="open at once; more are closed at once")
-    idle_timeout: float = Field(gt=0, le=300, description="seconds to send the request, and again to take the answer")
-
-
-class RealtimeQueueLogConfig(_Strict):
-    url: DatabaseUrl = Field(description="Asterisk's realtime database, e.g. mysql+aiomysql://asterisk@127.0.0.1/asterisk")
-    table: str = Field(default="queue_log", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-    utc_times: bool = Field(default=False, description="logger.conf queue_log_realtime_use_gmtime = yes")
-
-
-class ReconcileConfig(_Strict):
-    enabled: bool
-    queue_log: Path | None = Field(description="Asterisk's queue_log file; null: none (realtime table only)")
-    state_dir: Path = Field(description="where the positions read up to are kept")
-    interval: float = Field(gt=0, le=3600)
-    realtime: RealtimeQueueLogConfig | None = None
-
-
-class LoggingConfig(_Strict):
-    format: Literal["auto", "json", "console"]
-    level: Literal["debug", "info", "warning", "error"]
-
-
-class Config(_Strict):
+class Config(Strict):
     pbx: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     timezone: ZoneName
     ami: AmiConfig
@@ -248,27 +90,6 @@ def packaged_defaults() -> dict:
 
 def _read_yaml(path: str) -> tuple[dict, yaml.Node | None]:
     return read_yaml(path, ConfigError)
-
-
-MAX_SECRET_BYTES = 4096
-
-
-class SecretFileError(Exception):
-    """Why a secret file was refused, in words that never include the secret."""
-
-
-def read_secret_file(path: str | Path) -> str:
-    """The secret in a file (stripped): a regular file of at most 4 KiB, UTF-8; SecretFileError
-    (`PATH: cannot read: ...`, `PATH: not a regular file`, `PATH: too large ...`) otherwise.
-
-    Bounded because the path is the admin's: `/dev/zero` or a log file named by mistake must be
-    a one-line error at start, not a MemoryError.
-    """
-    raw = read_bytes(str(path), SecretFileError, limit=MAX_SECRET_BYTES)
-    try:
-        return raw.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        raise SecretFileError(f"{path}: not UTF-8 text") from None
 
 
 def _resolve_secret(section: str, env_name: str, data: dict, path: str, root: yaml.Node | None,

@@ -16,14 +16,23 @@ import logging
 import os
 import sys
 import threading
-from typing import Any
+from typing import Any, Literal
 
 import structlog
+
+from pbx_bridge.settings import Strict
 
 _SECRET_KEYS = ("secret", "password", "passwd", "pin", "token")
 _secret_values: set[str] = set()
 _longest_first: tuple[str, ...] = ()  # a secret that contains another is masked whole
 _MASK = "***"
+
+
+class LoggingConfig(Strict):
+    """The `logging:` section, which main hands to configure()."""
+
+    format: Literal["auto", "json", "console"]
+    level: Literal["debug", "info", "warning", "error"]
 
 
 def register_secret(value: str | None) -> None:

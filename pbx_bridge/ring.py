@@ -3,13 +3,37 @@
 A ring cycle is `on_ms` of ringing then `off_ms` of silence; ring k starts at (k-1) cycles.
 "Two rings" is a setting: `end_of_second_ring` (cn: 5 s + 1 s = 6 s) or `two_full_cycles`
 (cn: 10 s).
+
+The `ring:` settings live here too: the tracker, the reports and the ring-twice rule all read them,
+and none of them should import another's room (or config.py) to do so.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
-from pbx_bridge.config import RingConfig
+from pydantic import Field
+
+from pbx_bridge.settings import Strict
+
+
+class Cadence(Strict):
+    on_ms: int = Field(gt=0)
+    off_ms: int = Field(ge=0)
+
+
+CADENCES = {"cn": Cadence(on_ms=1000, off_ms=4000), "us": Cadence(on_ms=2000, off_ms=4000)}
+
+
+class RingConfig(Strict):
+    cadence: Literal["cn", "us"] | Cadence
+    two_rings: Literal["end_of_second_ring", "two_full_cycles"]
+    misses_before_pause: int = Field(default=2, ge=0, le=100)
+
+    @property
+    def pattern(self) -> Cadence:
+        return CADENCES[self.cadence] if isinstance(self.cadence, str) else self.cadence
 
 
 def cycle_s(ring: RingConfig) -> float:

@@ -1,18 +1,15 @@
-"""Settings of the agents' phone menus. Every key has a default; `enabled: false` keeps the menus off.
-
-This module imports nothing from `pbx_bridge.config`, so config.py can import it.
-"""
+"""Settings of the agents' phone menus. Every key has a default; `enabled: false` keeps the menus off."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from pbx_bridge.settings import Strict
 
 DEFAULT_PAUSE_REASONS = {"1": "break", "2": "meal", "3": "training", "4": "meeting"}
 
 
-class AgentsConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class AgentsConfig(Strict):
     enabled: bool = False
     default_queues: tuple[str, ...] = Field(default=("support",), min_length=1,
                                             description="queues joined at log-in when the rota names none")

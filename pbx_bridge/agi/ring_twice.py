@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import math
 
-from pbx_bridge.config import RingConfig
-from pbx_bridge.ring import two_rings_s
+from pbx_bridge.ring import RingConfig, two_rings_s
 
 ROLES = ("inbound", "agent")
 

@@ -24,7 +24,7 @@ from typing import Awaitable, Callable
 
 import structlog
 
-from pbx_bridge.config import AgiConfig
+from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.listen import Listener
 
 log = structlog.get_logger(__name__)

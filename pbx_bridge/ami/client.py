@@ -22,8 +22,8 @@ import structlog
 from panoramisk.actions import Action
 from panoramisk.message import Message
 
+from pbx_bridge.ami.settings import AmiConfig
 from pbx_bridge.backoff import Backoff, raise_if_cancelled
-from pbx_bridge.config import AmiConfig
 from pbx_bridge.ami.protocol import StreamingAMIProtocol
 
 log = structlog.get_logger(__name__)

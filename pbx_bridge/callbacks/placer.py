@@ -31,10 +31,10 @@ import structlog
 from pbx_bridge.backoff import raise_if_cancelled, wait_event
 from pbx_bridge.callbacks import model, store
 from pbx_bridge.callbacks.model import Member, Request
+from pbx_bridge.callbacks.settings import CallbacksConfig
 from pbx_bridge.calls.records import CallRecord, OfferRecord
-from pbx_bridge.config import CallbacksConfig, RingConfig
 from pbx_bridge.numbers import DialplanName, InvalidValue, PhoneNumber, caller_id, shown
-from pbx_bridge.ring import rings_for
+from pbx_bridge.ring import RingConfig, rings_for
 
 log = structlog.get_logger(__name__)
 

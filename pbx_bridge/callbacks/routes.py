@@ -23,7 +23,7 @@ import structlog
 from pbx_bridge.agi.quoting import agi_command
 from pbx_bridge.agi.server import AgiSession, Route
 from pbx_bridge.callbacks import model, store
-from pbx_bridge.config import CallbacksConfig
+from pbx_bridge.callbacks.settings import CallbacksConfig
 from pbx_bridge.numbers import DialplanName, InvalidValue, shown
 
 log = structlog.get_logger(__name__)

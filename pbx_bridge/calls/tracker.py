@@ -19,9 +19,8 @@ from typing import Callable, Mapping
 import structlog
 
 from pbx_bridge.calls.records import CallRecord, OfferRecord
-from pbx_bridge.config import RingConfig
 from pbx_bridge.numbers import phone_number_or_none
-from pbx_bridge.ring import rings_for
+from pbx_bridge.ring import RingConfig, rings_for
 
 log = structlog.get_logger(__name__)
 

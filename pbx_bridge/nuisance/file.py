@@ -23,9 +23,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from pbx_bridge.nuisance.model import Listed, valid_number
+from pbx_bridge.settings import Strict
 from pbx_bridge.yaml_errors import (At, PlainLoader, file_digest, format_validation_error, in_years, node_line,
                                     read_bytes, read_yaml)
 
@@ -46,11 +47,7 @@ TextNumbersLoader.yaml_implicit_resolvers = {
 }
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Entry(_Strict):
+class Entry(Strict):
     number: str
     until: datetime | date | None = None
     reason: str = Field(min_length=1)
@@ -66,7 +63,7 @@ class Entry(_Strict):
         return None if value is None else in_years(value)
 
 
-class ScreeningFile(_Strict):
+class ScreeningFile(Strict):
     screen: list[Entry] = []
     never_screen: list[str] = []
 

@@ -2,7 +2,6 @@
 
 Durations are written the way an admin says them (`30d`, `7d`, `12h`, `90m`, `45s`, or a plain
 number of seconds), because a window of 2592000 seconds is not something anyone reads correctly.
-This module imports nothing from `pbx_bridge.config`, so config.py can import it.
 """
 
 from __future__ import annotations
@@ -12,7 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, Field
+
+from pbx_bridge.settings import Strict
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|h|m|s)?\s*$")
 _UNIT = {"d": 86400, "h": 3600, "m": 60, "s": 1, None: 1}
@@ -45,11 +46,7 @@ def format_duration(delta: timedelta) -> str:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NuisanceConfig(_Strict):
+class NuisanceConfig(Strict):
     warnings_to_screen: int = Field(default=2, ge=0, le=100,
                                     description="warnings within `window` that screen a number (0: never automatically)")
     window: Duration = Field(default=timedelta(days=30), description="the warnings counted are at most this far apart")

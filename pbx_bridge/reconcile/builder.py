@@ -27,9 +27,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pbx_bridge.calls.records import CallRecord, OfferRecord
-from pbx_bridge.config import RingConfig
 from pbx_bridge.reconcile.lines import QueueLogLine
-from pbx_bridge.ring import rings_for
+from pbx_bridge.ring import RingConfig, rings_for
 
 Record = CallRecord | OfferRecord
 

@@ -22,8 +22,8 @@ from typing import Any
 import structlog
 
 from pbx_bridge.backoff import raise_if_cancelled, wait_event
-from pbx_bridge.config import RingConfig
 from pbx_bridge.reconcile.builder import CallBuilder
+from pbx_bridge.ring import RingConfig
 from pbx_bridge.store.writer import StoreWriter
 
 log = structlog.get_logger(__name__)

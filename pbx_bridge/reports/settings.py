@@ -2,7 +2,6 @@
 figure is held to, and when the scheduled reports run.
 
 Every key has a default, so a site without a `reports:` section gets the rules' own standards.
-This module imports nothing from `pbx_bridge.config`, so config.py can import it.
 """
 
 from __future__ import annotations
@@ -11,16 +10,14 @@ import re
 from datetime import time
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from pbx_bridge.settings import Strict
 
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Targets(_Strict):
+class Targets(Strict):
     """The standard each figure is held to; a figure on the wrong side is marked as a miss."""
 
     answer_rate: float = Field(default=0.95, ge=0, le=1, description="接通率 at least this")
@@ -37,7 +34,7 @@ def _hhmm(value: str) -> str:
     return value
 
 
-class ReportsConfig(_Strict):
+class ReportsConfig(Strict):
     companies: dict[str, str] = Field(default_factory=dict,
                                       description="queue name -> company id; a queue not listed is its own company")
     timely_threshold_s: float = Field(default=20, gt=0, description="answered within this wait counts as timely")

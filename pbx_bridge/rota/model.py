@@ -14,9 +14,8 @@ from functools import cached_property
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from pbx_bridge.config import ZoneName
 from pbx_bridge.rota.values import (  # noqa: F401 - re-exported: the rota's public names
     _EMPLOYEE_NO,
     MAX_LISTED_DAYS,
@@ -28,17 +27,14 @@ from pbx_bridge.rota.values import (  # noqa: F401 - re-exported: the rota's pub
     parse_span,
     verify_pin,
 )
+from pbx_bridge.settings import Strict, ZoneName
 from pbx_bridge.yaml_errors import At
 
 _ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _QUEUE = r"^[A-Za-z0-9_.-]{1,80}$"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Shift(_Strict):
+class Shift(Strict):
     start: time
     end: time
 
@@ -61,7 +57,7 @@ class Shift(_Strict):
         return f"{self.start:%H:%M}-{self.end:%H:%M}"
 
 
-class Agent(_Strict):
+class Agent(Strict):
     employee_no: str = Field(description="工号; sorts numerically")
     name: str = Field(min_length=1)
     endpoint: str = Field(pattern=r"^[A-Za-z0-9_]+/\S+$", description="Asterisk dial string, e.g. PJSIP/agent301")
@@ -102,7 +98,7 @@ class Agent(_Strict):
         return f"{self.employee_no} {self.name}"
 
 
-class Company(_Strict):
+class Company(Strict):
     id: str = Field(pattern=_ID)
     name: str = Field(min_length=1)
     mailboxes: tuple[str, ...] = Field(min_length=1, description="app_voicemail boxes: 8001@default")
@@ -144,7 +140,7 @@ class Company(_Strict):
         return tuple(agents)
 
 
-class Listenings(_Strict):
+class Listenings(Strict):
     first: time = Field(default=time(11, 0), description="round 1's first listening")
     count: int = Field(default=3, ge=1, le=24)
     interval_minutes: int = Field(default=120, ge=1, le=24 * 60)
@@ -161,7 +157,7 @@ class Listenings(_Strict):
                 + timedelta(minutes=(index - 1) * self.interval_minutes + (round_no - 1) * self.round_gap_minutes))
 
 
-class Calendar(_Strict):
+class Calendar(Strict):
     kind: Literal["china", "weekdays"] = Field(
         default="china", description="china: official holidays and 调休 working weekend days; weekdays: Mon-Fri")
     extra_workdays: tuple[date, ...] = ()
@@ -188,7 +184,7 @@ class Calendar(_Strict):
         return self
 
 
-class Leave(_Strict):
+class Leave(Strict):
     agent: str = Field(description="工号")
     company: str | None = None
     dates: tuple[tuple[date, date], ...] = Field(min_length=1)
@@ -205,7 +201,7 @@ class Leave(_Strict):
         return _dates(value)
 
 
-class Rota(_Strict):
+class Rota(Strict):
     start: date = Field(description="anchor: the turn counts working days from here")
     timezone: ZoneName = "Asia/Shanghai"
     calendar: Calendar = Calendar()

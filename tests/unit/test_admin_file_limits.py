@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from structlog.testing import capture_logs
 
-from pbx_bridge.config import ConfigError, SecretFileError, load_config, read_secret_file
+from pbx_bridge.config import ConfigError, load_config
 from pbx_bridge.nuisance.file import FileHolder, ScreeningFileError, load_file
 from pbx_bridge.rota import RotaError, RotaHolder, load_rota
 from pbx_bridge.rota.model import hash_pin
+from pbx_bridge.settings import SecretFileError, read_secret_file
 from pbx_bridge.yaml_errors import MAX_DEPTH, PlainLoader, read_yaml
 from tests.support.tasks import cancel_and_wait
 

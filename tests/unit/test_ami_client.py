@@ -7,7 +7,7 @@ import structlog
 
 from pbx_bridge import logs
 from pbx_bridge.ami.client import AmiClient
-from pbx_bridge.config import AmiConfig
+from pbx_bridge.ami.settings import AmiConfig
 from tests.support.fake_ami import FakeAmi
 
 JOIN = b"Event: QueueCallerJoin\r\nUniqueid: 1.1\r\nQueue: q\r\nCallerIDName: \xe5\xbc\xa0\r\n\r\n"

@@ -2,7 +2,7 @@
 
 from pbx_bridge.calls.records import CallRecord
 from pbx_bridge.calls.tracker import CallTracker
-from pbx_bridge.config import RingConfig
+from pbx_bridge.ring import RingConfig
 
 CN = RingConfig(cadence="cn", two_rings="end_of_second_ring")
 CALLER, LEG = "1795471845.1301", "1795471854.1482"

@@ -9,8 +9,9 @@ from sqlalchemy import update
 
 from pbx_bridge.callbacks import store
 from pbx_bridge.callbacks.placer import CallbackPlacer
+from pbx_bridge.callbacks.settings import CallbacksConfig
 from pbx_bridge.calls.records import OfferRecord
-from pbx_bridge.config import CallbacksConfig, RingConfig
+from pbx_bridge.ring import RingConfig
 from pbx_bridge.store.engine import async_engine, sync_engine
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.store.schema import callback_requests

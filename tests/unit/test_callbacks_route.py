@@ -6,9 +6,10 @@ import asyncio
 import pytest
 
 from pbx_bridge.agi.server import FastAgiServer
+from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.callbacks import store
 from pbx_bridge.callbacks.routes import callback_request
-from pbx_bridge.config import AgiConfig, CallbacksConfig
+from pbx_bridge.callbacks.settings import CallbacksConfig
 from pbx_bridge.store.engine import async_engine
 from pbx_bridge.store.migrate import upgrade
 from tests.support.agi_peer import AGI_SECRET, AgiPeer

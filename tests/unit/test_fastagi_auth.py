@@ -15,7 +15,8 @@ import structlog
 from structlog.testing import capture_logs as _capture_logs
 
 from pbx_bridge.agi.server import FastAgiServer
-from pbx_bridge.config import AgiConfig, ConfigError, load_config
+from pbx_bridge.agi.settings import AgiConfig
+from pbx_bridge.config import ConfigError, load_config
 from tests.support.agi_peer import AGI_SECRET, AgiPeer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from pbx_bridge.agi.routes import all_routes
 from pbx_bridge.agi.server import AgiProtocolError, FastAgiServer, parse_reply, read_header
-from pbx_bridge.config import AgiConfig, load_config
+from pbx_bridge.agi.settings import AgiConfig
+from pbx_bridge.config import load_config
 from tests.support.agi_peer import AGI_SECRET
 
 HEADER = (

@@ -21,7 +21,8 @@ from structlog.testing import capture_logs
 
 from pbx_bridge.agi.routes import all_routes
 from pbx_bridge.agi.server import MAX_HEADER_LINES, MAX_LINE, FastAgiServer
-from pbx_bridge.config import AgiConfig, load_config
+from pbx_bridge.agi.settings import AgiConfig
+from pbx_bridge.config import load_config
 from tests.support.agi_peer import AGI_SECRET, AgiPeer
 from tests.support.fuzzing import fuzz_settings
 

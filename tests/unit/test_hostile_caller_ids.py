@@ -27,11 +27,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pbx_bridge.agi.server import AgiSession
+from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.callbacks import routes as callback_routes
 from pbx_bridge.callbacks.model import Request
 from pbx_bridge.callbacks.placer import CallbackPlacer
-from pbx_bridge.config import AgiConfig, CallbacksConfig, RingConfig
+from pbx_bridge.callbacks.settings import CallbacksConfig
 from pbx_bridge.nuisance.routes import nuisance_warn, screen
+from pbx_bridge.ring import RingConfig
 from pbx_bridge.voicemail.duty_caller import DutyCaller
 from pbx_bridge.voicemail.player import VoicemailPlayer
 from pbx_bridge.voicemail.spool import Spool

@@ -12,7 +12,8 @@ from structlog.testing import capture_logs
 from pbx_bridge import listen
 from pbx_bridge.agi.routes import all_routes
 from pbx_bridge.agi.server import FastAgiServer
-from pbx_bridge.config import AgiConfig, load_config
+from pbx_bridge.agi.settings import AgiConfig
+from pbx_bridge.config import load_config
 from pbx_bridge.listen import ListenError, Listener, listen_error_in
 from pbx_bridge.wallboard_server import WallboardServer
 from tests.support.agi_peer import AGI_SECRET, AgiPeer

@@ -10,9 +10,10 @@ import pytest
 
 from pbx_bridge.ami.transcript import replay
 from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
-from pbx_bridge.config import RingConfig, load_config
+from pbx_bridge.config import load_config
 from pbx_bridge.live.state import LiveState
 from pbx_bridge.mqtt.publisher import MqttPublisher
+from pbx_bridge.ring import RingConfig
 from tests.support import mosquitto
 from tests.support.tasks import cancel_and_wait
 

@@ -11,7 +11,8 @@ from structlog.testing import capture_logs
 
 from pbx_bridge.agi.routes import all_routes
 from pbx_bridge.agi.server import FastAgiServer
-from pbx_bridge.config import AgiConfig, Config, packaged_defaults
+from pbx_bridge.agi.settings import AgiConfig
+from pbx_bridge.config import Config, packaged_defaults
 from pbx_bridge.nuisance import store
 from pbx_bridge.nuisance.desk import NuisanceDesk
 from pbx_bridge.nuisance.model import ScreenedCallRecord, WarningRecord

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from pbx_bridge.agi.quoting import agi_command, agi_exec, agi_quote
 from pbx_bridge.ami.client import AmiClient, UnsafeAction
-from pbx_bridge.config import AmiConfig
+from pbx_bridge.ami.settings import AmiConfig
 from pbx_bridge.nuisance.model import valid_number
 from pbx_bridge.numbers import (ChannelName, DialplanName, InvalidValue, PhoneNumber, caller_id,
                                 phone_number_or_none)

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from pbx_bridge.agi.server import FastAgiServer
-from pbx_bridge.config import AgiConfig, load_config
+from pbx_bridge.agi.settings import AgiConfig
+from pbx_bridge.config import load_config
 from pbx_bridge.daemon import Daemon
 from pbx_bridge.pins import PinGate, PinLockout, Verdict
 from pbx_bridge.rota.values import hash_pin

@@ -10,9 +10,9 @@ from structlog.testing import capture_logs
 from pbx_bridge.ami.transcript import replay
 from pbx_bridge.calls.records import CallRecord
 from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
-from pbx_bridge.config import RingConfig
 from pbx_bridge.reconcile.file_source import QueueLogFile
 from pbx_bridge.reconcile.reconciler import Reconciler
+from pbx_bridge.ring import RingConfig
 from pbx_bridge.store.engine import async_engine, sync_engine
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.store.schema import calls

@@ -8,9 +8,9 @@ import pytest
 from pbx_bridge.ami.transcript import replay
 from pbx_bridge.calls.records import CallRecord, OfferRecord
 from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
-from pbx_bridge.config import RingConfig
 from pbx_bridge.reconcile.builder import CallBuilder
 from pbx_bridge.reconcile.lines import parse_line
+from pbx_bridge.ring import RingConfig
 
 TRANSCRIPTS = Path(__file__).parent.parent / "transcripts"
 SCENARIOS = sorted(json.loads((TRANSCRIPTS / "scenarios.json").read_text()))

@@ -10,10 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pbx_bridge.calls.outbound import OutboundRecord
-from pbx_bridge.config import RingConfig
 from pbx_bridge.reports import intraday, kpi, monthly, ring_twice
 from pbx_bridge.reports.settings import ReportsConfig, Targets
-from pbx_bridge.ring import two_rings_s
+from pbx_bridge.ring import RingConfig, two_rings_s
 from pbx_bridge.store.engine import async_engine, sync_engine
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.record_kinds import record_kinds

@@ -19,10 +19,9 @@ import pytest
 
 from pbx_bridge.ami.transcript import replay
 from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
-from pbx_bridge.config import RingConfig
 from pbx_bridge.reports import intraday, monthly
 from pbx_bridge.reports.settings import ReportsConfig
-from pbx_bridge.ring import two_rings_s
+from pbx_bridge.ring import RingConfig, two_rings_s
 from pbx_bridge.store.engine import async_engine, sync_engine
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.record_kinds import record_kinds

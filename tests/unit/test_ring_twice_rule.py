@@ -9,8 +9,7 @@ from click.testing import CliRunner
 
 from pbx_bridge.agi.ring_twice import UnknownRole, plan
 from pbx_bridge.cli import cli
-from pbx_bridge.config import Cadence, RingConfig
-from pbx_bridge.ring import rings_for, two_rings_s
+from pbx_bridge.ring import Cadence, RingConfig, rings_for, two_rings_s
 from pbx_bridge.rules.ring_twice import RingTwiceRule
 from pbx_bridge.store.engine import async_engine
 from pbx_bridge.store.migrate import upgrade

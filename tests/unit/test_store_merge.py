@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from pbx_bridge.calls.records import CallRecord
 from pbx_bridge.calls.tracker import CallTracker
-from pbx_bridge.config import RingConfig
+from pbx_bridge.ring import RingConfig
 from pbx_bridge.store.engine import async_engine, sync_engine
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.store.schema import calls, offers

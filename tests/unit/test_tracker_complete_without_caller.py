@@ -3,7 +3,7 @@ the time app_queue reports, as after the nuisance notice): the call still gets i
 ended it, at once rather than after the grace period."""
 
 from pbx_bridge.calls.tracker import CallTracker
-from pbx_bridge.config import RingConfig
+from pbx_bridge.ring import RingConfig
 
 RING = RingConfig(cadence="cn", two_rings="end_of_second_ring")
 MEMBER = "Local/agent301@pbx-bridge-agents/n"

@@ -8,7 +8,7 @@ import pytest
 from pbx_bridge.ami.transcript import replay
 from pbx_bridge.calls.records import CallRecord, OfferRecord
 from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
-from pbx_bridge.config import RingConfig
+from pbx_bridge.ring import RingConfig
 from tests.support import queue_log
 
 TRANSCRIPTS = Path(__file__).parent.parent / "transcripts"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from pbx_bridge.agi.server import FastAgiServer
-from pbx_bridge.config import AgiConfig
+from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.voicemail.player import VoicemailPlayer
 from pbx_bridge.voicemail.records import CallbackRecord, VoicemailMessageRecord
 from pbx_bridge.voicemail.spool import Spool, parse_callerid
