@@ -6,7 +6,7 @@ from pathlib import Path
 import pbx_bridge
 
 PACKAGE = Path(pbx_bridge.__file__).parent
-SHARED = {"pbx_bridge.store", "pbx_bridge.backoff"}  # what store/ may import from the project
+SHARED = {"pbx_bridge.store", "pbx_bridge.backoff", "pbx_bridge.settings"}  # what store/ may import from the project
 
 
 def imports(path: Path) -> set[str]:
