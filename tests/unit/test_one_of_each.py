@@ -38,3 +38,9 @@ def test_tenacity_is_neither_declared_nor_imported():
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 imported.add(node.module.split(".")[0])
     assert "tenacity" not in imported
+
+
+def test_the_fake_ami_wire_is_defined_once_in_tests_support():
+    tests = PACKAGE.parent / "tests"
+    where = [str(p.relative_to(tests)) for p in tests.rglob("*.py") if {"FakeTransport", "Collector"} & set(_classes(p))]
+    assert where == ["support/ami_wire.py"]
