@@ -25,8 +25,10 @@ lab:
 demo: setup
 	$(BIN)/python scripts/demo.py
 
-# Every test: unit tests, transcript replays and the lab integration tests.
+# Every test: the import contract (setup.cfg [importlinter]), unit tests, transcript replays and the
+# lab integration tests.
 test: setup
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest
 
 unit: venv

@@ -133,35 +133,6 @@ def sipp_call(hold: float = 10, to: str = "4000", caller_num="13800138000",
     return p.wait(hold + 60)
 
 
-def sip_call_scenario(ami, ring=2, hold=8):
-    """SIPp caller -> queue lab-sip -> SIPp phone agent301 (rings `ring` s, answers);
-    the caller hangs up `hold` s after the PBX answered. Returns the traffic-style result."""
-    from .traffic import Tracker
-    tr = Tracker(ami)
-    with SippAgent("agent301", ring=ring), SippAgent("agent302", ring=ring):
-        p = sipp_call(hold=hold, wait=False)
-        deadline = time.monotonic() + hold + 30
-        while p.poll() is None and time.monotonic() < deadline:
-            tr.pump(0.2)
-        rc = p.poll()
-        if rc is None:
-            p.kill()
-            p.wait()
-        tr.pump(1.0)
-    join = next((e for e in tr.events if e.get("Event") == "QueueCallerJoin"), None)
-    call = {"tag": "sip1", "queue": "lab-sip", "hold": hold, "caller_num": "13800138000",
-            "caller_name": "SIPp Caller", "sipp_rc": rc, "expected": "ANSWERED",
-            "expected_ended_by": "caller", "agents": {"agent301": {"ring": ring}}}
-    if join:
-        call["uniqueid"] = call["callid"] = join["Uniqueid"]
-        call["action_id"] = None
-        tr.annotate(call)
-    else:
-        call["outcome"] = None
-    from .traffic import _check
-    return _check({"scenario": "sip_call", "calls": [call], "events": tr.events})
-
-
 _INFO = """  <pause milliseconds="{pause}"/>
   <send>
     <![CDATA[

@@ -18,6 +18,7 @@ import random
 import time
 
 from .ami import AMI
+from .sipp import SippAgent, sipp_call
 
 _tags = itertools.count(1)
 
@@ -275,9 +276,31 @@ SCENARIOS = {
 }
 
 
-def _sip_call(ami, **kw):
-    from .sipp import sip_call_scenario
-    return sip_call_scenario(ami, **kw)
+def sip_call(ami, ring=2, hold=8):
+    """SIPp caller -> queue lab-sip -> SIPp phone agent301 (rings `ring` s, answers);
+    the caller hangs up `hold` s after the PBX answered. Returns the traffic-style result."""
+    tr = Tracker(ami)
+    with SippAgent("agent301", ring=ring), SippAgent("agent302", ring=ring):
+        p = sipp_call(hold=hold, wait=False)
+        deadline = time.monotonic() + hold + 30
+        while p.poll() is None and time.monotonic() < deadline:
+            tr.pump(0.2)
+        rc = p.poll()
+        if rc is None:
+            p.kill()
+            p.wait()
+        tr.pump(1.0)
+    join = next((e for e in tr.events if e.get("Event") == "QueueCallerJoin"), None)
+    call = {"tag": "sip1", "queue": "lab-sip", "hold": hold, "caller_num": "13800138000",
+            "caller_name": "SIPp Caller", "sipp_rc": rc, "expected": "ANSWERED",
+            "expected_ended_by": "caller", "agents": {"agent301": {"ring": ring}}}
+    if join:
+        call["uniqueid"] = call["callid"] = join["Uniqueid"]
+        call["action_id"] = None
+        tr.annotate(call)
+    else:
+        call["outcome"] = None
+    return _check({"scenario": "sip_call", "calls": [call], "events": tr.events})
 
 
-SCENARIOS["sip_call"] = _sip_call
+SCENARIOS["sip_call"] = sip_call

@@ -14,7 +14,7 @@ Definitions (the same for every report and for the test against Asterisk's queue
 - AHT (平均处理时长) = mean talk_s of the answered calls that have one;
 - abandon rate = abandoned / offered;
 - ring-twice compliance: `reports/ring_twice.py`'s definition (offers answered or rung out; answered
-  with ring_s <= two rings + 0.25 s), as a GROUP BY;
+  with ring_s <= `ring_twice.within_two_rings_limit_s`), as a GROUP BY;
 - repeat caller: a number with at least `repeat_caller_calls` unanswered calls in one local day
   to one company.
 
@@ -36,13 +36,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Date, Integer, Select, and_, case, cast, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from pbx_bridge.reports.ring_twice import COUNTED
+from pbx_bridge.reports.ring_twice import COUNTED, within_two_rings_limit_s
 from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.store.days import db_bound
 from pbx_bridge.store.schema import calls, offers, outbound_calls
 
 ANSWERED = ("answered", "transferred")
-RING_JITTER_S = 0.25  # as in reports/ring_twice.py: the Dial timeout's own jitter is not the agent's fault
 OUTBOUND_NOTE = ("outbound calls per agent per day (日呼出量): the calls the agent's own phone placed (table "
                  "outbound_calls), averaged over the days on which the agent placed any; an agent with none shows "
                  "'not measured' (no outbound call seen, or a phone the daemon does not know)")
@@ -164,7 +163,7 @@ def agent_calls_query(dialect: str, start: datetime, end: datetime, pbx: str | N
 def agent_offers_query(dialect: str, start: datetime, end: datetime, two_rings: float,
                        pbx: str | None = None) -> Select:
     """Per (queue, agent): ring-twice compliance as `reports/ring_twice.py` defines it."""
-    limit = two_rings + RING_JITTER_S
+    limit = within_two_rings_limit_s(two_rings)  # the one limit, here fed to the SQL
     answered = offers.c.result == "answered"
     query = (
         select(offers.c.queue, offers.c.agent, func.count().label("offers"), _count(answered).label("answered"),

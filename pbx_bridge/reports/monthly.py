@@ -35,28 +35,9 @@ from pbx_bridge.reports.kpi import (
     rnd,
     share,
 )
+from pbx_bridge.reports.ring_twice import OfferCounts
 from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.store.days import utc_bounds
-
-
-@dataclass
-class OfferCounts:
-    offers: int = 0
-    answered: int = 0
-    within_two_rings: int = 0
-    rings: int = 0
-    missed: int = 0
-
-    def add(self, row) -> None:
-        self.offers += row.offers
-        self.answered += int(row.answered or 0)
-        self.within_two_rings += int(row.within_two_rings or 0)
-        self.rings += int(row.rings or 0)
-        self.missed += int(row.missed or 0)
-
-    @property
-    def ring_twice(self) -> float | None:
-        return share(self.within_two_rings, self.offers)
 
 
 @dataclass

@@ -8,7 +8,7 @@ busy phone and an unreachable one say nothing about the agent's promptness and a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -21,32 +21,66 @@ from pbx_bridge.ring import RingConfig, two_rings_s
 COUNTED = ("answered", "no-answer")
 
 
+RING_JITTER_S = 0.25  # the Dial timeout's own jitter is not the agent's fault
+
+
+def within_two_rings_limit_s(two_rings: float) -> float:
+    """The longest ring, in seconds, of an offer answered "within two rings": the one limit the
+    Python report here and the SQL of `kpi.agent_offers_query` both count against."""
+    return two_rings + RING_JITTER_S
+
+
 @dataclass
-class AgentLine:
-    period: str
-    agent: str
+class OfferCounts:
+    """An agent's counted offers (COUNTED) over some group: the one definition of the ring-twice figures."""
     offers: int = 0
     answered: int = 0
     within_two_rings: int = 0
-    missed: int = 0
     rings: int = 0
-    ended_first: int = 0
-    calls_answered: int = 0
-    extra: dict = field(default_factory=dict)
+    missed: int = 0
+
+    def add(self, row) -> None:
+        """Add a GROUP BY row of `kpi.agent_offers_query`."""
+        self.offers += row.offers
+        self.answered += int(row.answered or 0)
+        self.within_two_rings += int(row.within_two_rings or 0)
+        self.rings += int(row.rings or 0)
+        self.missed += int(row.missed or 0)
+
+    def count(self, result: str, ring_s: float | None, rings: int | None, limit_s: float) -> None:
+        """Add one offer row (result in COUNTED)."""
+        self.offers += 1
+        self.rings += rings or 0
+        if result == "answered":
+            self.answered += 1
+            if ring_s is not None and ring_s <= limit_s:
+                self.within_two_rings += 1
+        else:
+            self.missed += 1
 
     @property
-    def share(self) -> float | None:
+    def ring_twice(self) -> float | None:
         return None if not self.offers else self.within_two_rings / self.offers
 
     @property
     def rings_per_offer(self) -> float | None:
         return None if not self.offers else self.rings / self.offers
 
+
+@dataclass
+class PeriodLine(OfferCounts):
+    """One agent's offers and answered calls in one day or month (the per-company line is
+    `monthly.AgentLine`, which holds an OfferCounts of its own)."""
+    period: str = ""
+    agent: str = ""
+    ended_first: int = 0
+    calls_answered: int = 0
+
     def as_dict(self) -> dict:
         return {
             "period": self.period, "agent": self.agent, "offers": self.offers, "answered": self.answered,
             "within_two_rings": self.within_two_rings,
-            "share_within_two_rings": None if self.share is None else round(self.share, 4),
+            "share_within_two_rings": None if self.ring_twice is None else round(self.ring_twice, 4),
             "rings_per_offer": None if self.rings_per_offer is None else round(self.rings_per_offer, 2),
             "missed": self.missed, "calls_answered": self.calls_answered, "agent_ended_first": self.ended_first,
         }
@@ -58,15 +92,15 @@ def _period(moment, tz: ZoneInfo, by: str) -> str:
 
 
 def compliance(engine: Engine, first: date, last: date, tz: ZoneInfo, ring: RingConfig, by: str = "day",
-               pbx: str | None = None) -> list[AgentLine]:
-    limit = two_rings_s(ring) + 0.25  # the Dial timeout's own jitter is not the agent's fault
+               pbx: str | None = None) -> list[PeriodLine]:
+    limit = within_two_rings_limit_s(two_rings_s(ring))
     start, end = (db_bound(b, engine.dialect.name) for b in utc_bounds(first, last, tz))
-    lines: dict[tuple[str, str], AgentLine] = {}
+    lines: dict[tuple[str, str], PeriodLine] = {}
 
-    def line(moment, agent) -> AgentLine:
+    def line(moment, agent) -> PeriodLine:
         key = (_period(moment, tz, by), agent or "?")
         if key not in lines:
-            lines[key] = AgentLine(*key)
+            lines[key] = PeriodLine(period=key[0], agent=key[1])
         return lines[key]
 
     offer_query = select(offers.c.offered_at, offers.c.agent, offers.c.ring_s, offers.c.rings, offers.c.result).where(
@@ -78,15 +112,7 @@ def compliance(engine: Engine, first: date, last: date, tz: ZoneInfo, ring: Ring
         call_query = call_query.where(calls.c.pbx == pbx)
     with engine.connect() as conn:
         for offered_at, agent, ring_s, rings, result in conn.execute(offer_query):
-            entry = line(offered_at, agent)
-            entry.offers += 1
-            entry.rings += rings or 0
-            if result == "answered":
-                entry.answered += 1
-                if ring_s is not None and ring_s <= limit:
-                    entry.within_two_rings += 1
-            else:
-                entry.missed += 1
+            line(offered_at, agent).count(result, ring_s, rings, limit)
         for joined_at, agent, ended_by in conn.execute(call_query):
             entry = line(joined_at, agent)
             entry.calls_answered += 1
@@ -99,11 +125,11 @@ HEADERS = ("period", "agent", "offers", "answered", "within 2 rings", "share", "
            "calls", "agent ended first")
 
 
-def as_table(rows: list[AgentLine], two_rings: float) -> str:
+def as_table(rows: list[PeriodLine], two_rings: float) -> str:
     def pct(value):
         return "-" if value is None else f"{value:.0%}"
 
-    body = [(r.period, r.agent, str(r.offers), str(r.answered), str(r.within_two_rings), pct(r.share),
+    body = [(r.period, r.agent, str(r.offers), str(r.answered), str(r.within_two_rings), pct(r.ring_twice),
              "-" if r.rings_per_offer is None else f"{r.rings_per_offer:.2f}", str(r.missed), str(r.calls_answered),
              str(r.ended_first)) for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(HEADERS)]

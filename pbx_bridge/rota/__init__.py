@@ -4,7 +4,7 @@
     duty(rota, "jingan", date(2026, 10, 8)).agent      # Agent | None, with turn_of, skipped, reason
     listenings(rota, date(2026, 10, 8))                # [Listening(company_id, round_no, index, at)]
     next_listenings(rota, after, until)                # after < at <= until
-    holder = RotaHolder(path); holder.load(); holder.reload(); await holder.watch(stop)
+    holder = RotaHolder(path); holder.load(); holder.reload(); await holder.watch()  # until cancelled
 """
 
 from pbx_bridge.rota.calendar import china_coverage, is_working_day

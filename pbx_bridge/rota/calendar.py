@@ -11,8 +11,22 @@ from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
+from typing import Protocol
 
-from pbx_bridge.rota.model import Calendar
+
+class WorkingDays(Protocol):
+    """What the day rules read of the rota's `calendar:` section (`model.Calendar`, which imports
+    this module: the rules of days sit below the rota's data, not beside it in a circle)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def extra_workdays(self) -> tuple[date, ...]: ...
+
+    @property
+    def extra_holidays(self) -> tuple[date, ...]: ...
+
 
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -70,7 +84,7 @@ def _china(day: date) -> tuple[bool, str]:
     return False, "weekend"
 
 
-def is_working_day(calendar: Calendar, day: date) -> tuple[bool, str]:
+def is_working_day(calendar: WorkingDays, day: date) -> tuple[bool, str]:
     """(working?, why): `official holiday (国庆节)`, `weekend`, `调休 working Saturday (国庆节)`,
     `site override: working day`, `site override: holiday`, or `working day`."""
     if day in calendar.extra_holidays:
@@ -82,7 +96,7 @@ def is_working_day(calendar: Calendar, day: date) -> tuple[bool, str]:
     return _china(day)
 
 
-def coverage_warnings(calendar: Calendar, today: date, start: date | None = None) -> list[str]:
+def coverage_warnings(calendar: WorkingDays, today: date, start: date | None = None) -> list[str]:
     """What `rota check` warns about: years that fall back to weekdays."""
     if calendar.kind != "china":
         return []

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from pbx_bridge.rota.calendar import is_working_day
 from pbx_bridge.rota.values import (  # noqa: F401 - re-exported: the rota's public names
     _EMPLOYEE_NO,
     MAX_LISTED_DAYS,
@@ -397,8 +398,6 @@ class Rota(Strict):
         return None
 
     def is_working_day(self, day: date) -> tuple[bool, str]:
-        from pbx_bridge.rota.calendar import is_working_day
-
         return is_working_day(self.calendar, day)
 
     @property

@@ -4,6 +4,7 @@ from panoramisk.ami_protocol import AMIProtocol
 from hypothesis import given, settings, strategies as st
 
 from pbx_bridge.ami.protocol import MAX_FRAME, FrameSplitter, StreamingAMIProtocol
+from tests.support.ami_wire import Collector, FakeTransport, connected
 
 JOIN = (
     "Event: QueueCallerJoin\r\nPrivilege: agent,all\r\nChannel: Local/100@in-0001;2\r\n"
@@ -11,35 +12,6 @@ JOIN = (
     "Position: 1\r\nCount: 1\r\n\r\n"
 ).encode()
 NEWEXTEN = b"Event: Newexten\r\nPrivilege: dialplan,all\r\nChannel: x\r\nUniqueid: 1\r\n\r\n"
-
-
-class FakeTransport:
-    def __init__(self):
-        self.written = []
-        self.closed = False
-
-    def write(self, data):
-        self.written.append(data)
-
-    def close(self):
-        self.closed = True
-
-    def abort(self):
-        self.closed = True
-
-
-class Collector:
-    forgetable_actions = ()
-
-    def __init__(self):
-        self.awaiting_actions = []
-        self.events = []
-
-    def dispatch(self, message):
-        self.events.append(message)
-
-    def connection_lost(self, exc):
-        pass
 
 
 def feed(protocol, data, cuts):
@@ -50,10 +22,7 @@ def feed(protocol, data, cuts):
 
 
 def make(wanted=("QueueCallerJoin",)):
-    factory = Collector()
-    protocol = StreamingAMIProtocol(factory, wanted)
-    protocol.connection_made(FakeTransport())
-    return protocol, factory
+    return connected(wanted)
 
 
 def test_chinese_caller_name_survives_a_read_split_inside_a_character():

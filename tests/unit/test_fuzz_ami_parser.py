@@ -22,6 +22,7 @@ from panoramisk.actions import Action
 
 from pbx_bridge.ami.protocol import BANNER, FRAME_END, MAX_BANNER, MAX_FRAME, FrameSplitter, StreamingAMIProtocol
 from pbx_bridge.calls.tracker import WANTED_EVENTS
+from tests.support.ami_wire import Collector, FakeTransport, connected
 from tests.support.fuzzing import fuzz_settings
 
 TRANSCRIPTS = Path(__file__).parent.parent / "transcripts"
@@ -36,41 +37,8 @@ JOIN = (
 ).encode()
 
 
-class FakeTransport:
-    def __init__(self):
-        self.closed = False
-        self.written = []
-
-    def write(self, data):
-        self.written.append(data)
-
-    def close(self):
-        self.closed = True
-
-    def abort(self):
-        self.closed = True
-
-
-class Collector:
-    forgetable_actions = ()
-
-    def __init__(self):
-        self.awaiting_actions = []
-        self.events = []
-        self.lost = 0
-
-    def dispatch(self, message):
-        self.events.append(message)
-
-    def connection_lost(self, exc):
-        self.lost += 1
-
-
 def make(wanted=WANTED_EVENTS):
-    factory = Collector()
-    protocol = StreamingAMIProtocol(factory, wanted)
-    protocol.connection_made(FakeTransport())
-    return protocol, factory
+    return connected(wanted)
 
 
 def chunks(data: bytes, cuts) -> list[bytes]:
