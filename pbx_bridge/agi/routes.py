@@ -1,4 +1,4 @@
-"""The FastAGI routes the daemon serves, by agi_network_script."""
+"""FastAGI routes of the ring-twice and voicemail-duty rooms (each room adds its own: */wiring.py)."""
 
 from __future__ import annotations
 
@@ -104,19 +104,3 @@ def voicemail_login(player, rota_holder, pins: PinGate) -> Route:
 
     return route
 
-
-def all_routes(cfg: Config, player=None, rota_holder=None, nuisance=None, pins: PinGate | None = None
-               ) -> dict[str, Route]:
-    """`pins`: the daemon's one PinGate, needed with `player` (the *86 menu asks for a PIN)."""
-    routes = {"ring_twice": ring_twice(cfg)}
-    if player is not None:
-        if pins is None:
-            raise ValueError("the voicemail menus need the daemon's PinGate (one lock-out for every PIN menu)")
-        routes["voicemail"] = voicemail(player, rota_holder)
-        routes["voicemail_login"] = voicemail_login(player, rota_holder, pins)
-    if nuisance is not None:
-        from pbx_bridge.nuisance import routes as nuisance_routes
-
-        routes["screen"] = nuisance_routes.screen(nuisance)
-        routes["nuisance_warn"] = nuisance_routes.nuisance_warn(nuisance)
-    return routes

@@ -17,6 +17,8 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
+OUTBOUND_EVENTS = ("QueueMember", "QueueMemberStatus", "QueueMemberPause", "QueueMemberAdded", "QueueMemberRemoved",
+                   "DialBegin", "DialEnd")
 MAX_OPEN = 10_000  # dials whose end never came are dropped beyond this (memory stays bounded)
 
 

@@ -6,7 +6,7 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from pbx_bridge.agi.routes import all_routes
+from pbx_bridge.agi.routes import ring_twice
 from pbx_bridge.agi.server import AgiProtocolError, FastAgiServer, parse_reply, read_header
 from pbx_bridge.config import AgiConfig, load_config
 from tests.support.agi_peer import AGI_SECRET
@@ -33,7 +33,7 @@ def cfg(tmp_path):
 
 
 async def start(cfg, **over):
-    server = FastAgiServer(agi_config(**over), all_routes(cfg))
+    server = FastAgiServer(agi_config(**over), {"ring_twice": ring_twice(cfg)})
     task = asyncio.create_task(server.run(), name="fastagi-under-test")
     while not server.listening:
         await asyncio.sleep(0.01)

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, strategies as st
 from structlog.testing import capture_logs
 
-from pbx_bridge.agi.routes import all_routes
+from pbx_bridge.agi.routes import ring_twice
 from pbx_bridge.agi.server import MAX_HEADER_LINES, MAX_LINE, FastAgiServer
 from pbx_bridge.config import AgiConfig, load_config
 from tests.support.agi_peer import AGI_SECRET, AgiPeer
@@ -34,7 +34,7 @@ INBOUND_PLAN = ["EXEC Ringing", "EXEC Wait 6", "SET VARIABLE PBXB_RING_TWICE ok"
 def routes(tmp_path_factory):
     path = tmp_path_factory.mktemp("cfg") / "config.yaml"
     path.write_text("ami:\n  host: 127.0.0.1\n")
-    return all_routes(load_config(str(path), env={}))
+    return {"ring_twice": ring_twice(load_config(str(path), env={}))}
 
 
 @contextlib.asynccontextmanager
