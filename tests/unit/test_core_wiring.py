@@ -152,8 +152,9 @@ async def test_every_room_wires_its_tasks_routes_and_health_through_the_core(dae
 
 async def test_each_record_goes_to_the_store_first_then_to_every_subscriber_in_order(tmp_path):
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"ami": {"host": "127.0.0.1", "port": 1}, "agi": {"port": 0, "secret": AGI_SECRET}, "store": {
-        "url": f"sqlite:///{tmp_path}/store.db", "spool_dir": str(tmp_path / "spool")}}))
+    config.write_text(yaml.safe_dump({
+        "ami": {"host": "127.0.0.1", "port": 1}, "agi": {"port": 0, "secret": AGI_SECRET},
+        "store": {"url": f"sqlite:///{tmp_path}/store.db", "spool_dir": str(tmp_path / "spool")}}))
     core, seen = Core.build(load_config(str(config), env={}), "s3cret"), []  # the core alone, no room wired
     core.on_record(lambda record: seen.append(("first", record, core.writer.health()["pending"])))
     core.on_record(lambda record: seen.append(("second", record)))
