@@ -3,10 +3,10 @@ who missed too many offers in a row (the wallboard hears of it through `core.liv
 
 from __future__ import annotations
 
-from pbx_bridge.agi.routes import ring_twice
 from pbx_bridge.calls.records import OfferRecord
 from pbx_bridge.core import Core
-from pbx_bridge.rules.ring_twice import RingTwiceRule
+from pbx_bridge.ring_twice.route import ring_twice
+from pbx_bridge.ring_twice.rule import RingTwiceRule
 
 
 def enabled(cfg) -> bool:  # noqa: ANN001 - a Config

@@ -3,7 +3,7 @@ own phone, or the duty call the daemon places). Uses the rota room's `core.rota`
 
 from __future__ import annotations
 
-from pbx_bridge.agi.routes import voicemail, voicemail_login
+from pbx_bridge.voicemail.routes import voicemail, voicemail_login
 from pbx_bridge.core import Core
 from pbx_bridge.ring import two_rings_s
 from pbx_bridge.voicemail.duty_caller import DutyCaller

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from structlog.testing import capture_logs
 
-from pbx_bridge.agi.routes import ring_twice
+from pbx_bridge.ring_twice.route import ring_twice
 from pbx_bridge.agi.server import FastAgiServer
 from pbx_bridge.config import AgiConfig, Config, packaged_defaults
 from pbx_bridge.nuisance import routes as nuisance_routes, store

@@ -1,4 +1,4 @@
-"""FastAGI routes of the ring-twice and voicemail-duty rooms (each room adds its own: */wiring.py)."""
+"""The voicemail-duty room's FastAGI routes: the duty call's playback and the *86 menu (added by wiring.py)."""
 
 from __future__ import annotations
 
@@ -6,30 +6,11 @@ from datetime import datetime
 
 import structlog
 
-from pbx_bridge.agi.ring_twice import UnknownRole, plan
 from pbx_bridge.agi.server import AgiSession, Route
 from pbx_bridge.calls.outbound import endpoint_of
-from pbx_bridge.config import Config
 from pbx_bridge.pins import PinGate, Verdict
 
 log = structlog.get_logger(__name__)
-
-
-def ring_twice(cfg: Config) -> Route:
-    async def route(session: AgiSession) -> None:
-        role = session.args[0] if session.args else ""
-        try:
-            lines = plan(role, cfg.ring)
-        except UnknownRole:
-            log.warning("ring_twice_unknown_role", role=role)
-            await session.command('VERBOSE "pbx-bridge: ring_twice needs the role inbound or agent" 1')
-            await session.command("SET VARIABLE PBXB_RING_TWICE error")
-            return
-        for line in lines:
-            await session.command(line)
-        log.info("ring_twice_applied", role=role)
-
-    return route
 
 
 def voicemail(player, rota_holder) -> Route:
