@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pbx_bridge import logs  # noqa: E402
-from pbx_bridge.ring_twice.route import ring_twice  # noqa: E402
 from pbx_bridge.agi.server import FastAgiServer  # noqa: E402
 from pbx_bridge.config import load_config  # noqa: E402
+from pbx_bridge.ring_twice.route import ring_twice  # noqa: E402
 from tests.support.agi_peer import AGI_SECRET, AgiPeer  # noqa: E402
 
 SCRIPT = ROOT / "agi_scripts" / "ring_twice.py"

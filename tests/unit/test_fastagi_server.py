@@ -6,9 +6,9 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from pbx_bridge.ring_twice.route import ring_twice
 from pbx_bridge.agi.server import AgiProtocolError, FastAgiServer, parse_reply, read_header
 from pbx_bridge.config import AgiConfig, load_config
+from pbx_bridge.ring_twice.route import ring_twice
 from tests.support.agi_peer import AGI_SECRET
 
 HEADER = (

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given, strategies as st
 from structlog.testing import capture_logs
 
-from pbx_bridge.ring_twice.route import ring_twice
 from pbx_bridge.agi.server import MAX_HEADER_LINES, MAX_LINE, FastAgiServer
 from pbx_bridge.config import AgiConfig, load_config
+from pbx_bridge.ring_twice.route import ring_twice
 from tests.support.agi_peer import AGI_SECRET, AgiPeer
 from tests.support.fuzzing import fuzz_settings
 

@@ -10,10 +10,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from pbx_bridge import listen
-from pbx_bridge.ring_twice.route import ring_twice
 from pbx_bridge.agi.server import FastAgiServer
 from pbx_bridge.config import AgiConfig, load_config
 from pbx_bridge.listen import ListenError, Listener, listen_error_in
+from pbx_bridge.ring_twice.route import ring_twice
 from pbx_bridge.wallboard_server import WallboardServer
 from tests.support.agi_peer import AGI_SECRET, AgiPeer
 

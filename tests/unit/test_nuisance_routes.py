@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from structlog.testing import capture_logs
 
-from pbx_bridge.ring_twice.route import ring_twice
 from pbx_bridge.agi.server import FastAgiServer
 from pbx_bridge.config import AgiConfig, Config, packaged_defaults
 from pbx_bridge.nuisance import routes as nuisance_routes, store
 from pbx_bridge.nuisance.desk import NuisanceDesk
 from pbx_bridge.nuisance.model import ScreenedCallRecord, WarningRecord
 from pbx_bridge.nuisance.settings import NuisanceConfig
+from pbx_bridge.ring_twice.route import ring_twice
 from pbx_bridge.store.engine import async_engine, sync_engine
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.store.writer import StoreWriter
