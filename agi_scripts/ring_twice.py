@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Ring-twice (rules §1) for sites on classic AGI: `AGI(/usr/share/pbx-bridge/agi/ring_twice.py,agent)`.
 
-The same plan as the daemon's FastAGI route (`pbx_bridge.agi.ring_twice`). Whatever happens the
+The same plan as the daemon's FastAGI route (`pbx_bridge.ring_twice.plan`). Whatever happens the
 script exits 0, so Asterisk goes on with the dialplan: if the rule could not be applied,
 PBXB_RING_TWICE is left unset or set to `error` and the dialplan uses its own defaults.
 stdout is the AGI channel; diagnostics go to stderr and, for the admin, to Asterisk's VERBOSE log.
@@ -36,7 +36,7 @@ def ring_settings(agi: AGI):
 
 
 def run(agi: AGI, role: str) -> None:
-    from pbx_bridge.agi.ring_twice import UnknownRole, plan
+    from pbx_bridge.ring_twice.plan import UnknownRole, plan
 
     ring = ring_settings(agi)
     try:

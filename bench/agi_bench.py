@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pbx_bridge import logs  # noqa: E402
-from pbx_bridge.agi.routes import all_routes  # noqa: E402
 from pbx_bridge.agi.server import FastAgiServer  # noqa: E402
 from pbx_bridge.config import load_config  # noqa: E402
+from pbx_bridge.ring_twice.route import ring_twice  # noqa: E402
 from tests.support.agi_peer import AGI_SECRET, AgiPeer  # noqa: E402
 
 SCRIPT = ROOT / "agi_scripts" / "ring_twice.py"
@@ -99,7 +99,7 @@ async def main() -> None:
                 port = int(port_text)
             else:
                 cfg = load_config(str(config_path), env)
-                server = FastAgiServer(cfg.agi, all_routes(cfg))
+                server = FastAgiServer(cfg.agi, {"ring_twice": ring_twice(cfg)})
                 server_task = asyncio.create_task(server.run())
                 while not server.listening:
                     await asyncio.sleep(0.01)

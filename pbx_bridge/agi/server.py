@@ -194,12 +194,14 @@ async def read_header(reader: asyncio.StreamReader, timeout: float) -> dict[str,
 
 
 class FastAgiServer:
-    def __init__(self, cfg: AgiConfig, routes: dict[str, Route]) -> None:
+    def __init__(self, cfg: AgiConfig, routes: dict[str, Route] | None = None) -> None:
         if cfg.secret is None:
             raise ValueError("a FastAGI server without agi.secret would answer every local process")
         self.cfg = cfg
         self._secret = cfg.secret.get_secret_value().encode()
-        self.routes = routes
+        self.routes: dict[str, Route] = {}
+        for name, route in (routes or {}).items():
+            self.add_route(name, route)
         # A backlog below max_sessions drops SYNs in a burst, and the kernel retries them a full second
         # later: a second of extra ringing for those callers.
         self.listener = Listener("agi", cfg.host, cfg.port, self._accept, max_connections=cfg.max_sessions,
@@ -209,6 +211,12 @@ class FastAgiServer:
         self.failed = 0
         self.unauthenticated = 0
         self._ids = itertools.count(1)
+
+    def add_route(self, name: str, route: Route) -> None:
+        """Serve `route` for agi_network_script `name`; each feature adds its own, and a name is one route."""
+        if name in self.routes:
+            raise ValueError(f"the FastAGI route {name!r} is added twice")
+        self.routes[name] = route
 
     @property
     def listening(self) -> bool:

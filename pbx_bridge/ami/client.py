@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Awaitable, Callable, Iterable
+from typing import Callable, Iterable
 
 import structlog
 from panoramisk.actions import Action
 from panoramisk.message import Message
 
+from pbx_bridge.ami.bus import ConnectHook, EventBus
 from pbx_bridge.ami.settings import AmiConfig
 from pbx_bridge.backoff import Backoff, raise_if_cancelled
 from pbx_bridge.ami.protocol import StreamingAMIProtocol
@@ -29,7 +30,6 @@ from pbx_bridge.ami.protocol import StreamingAMIProtocol
 log = structlog.get_logger(__name__)
 
 EventHandler = Callable[[Message], None]
-ConnectHandler = Callable[["AmiClient", float | None], Awaitable[None]]
 
 
 SINGLE_ANSWER_ACTIONS = frozenset({"queueadd", "queueremove", "queuepause", "redirect", "hangup", "setvar",
@@ -61,7 +61,11 @@ class DeadConnection(AmiError):
 
 
 class AmiClient:
-    """Connects, logs in, pings, dispatches events to `on_event`; reconnects until cancelled."""
+    """Connects, logs in, pings, dispatches events to their subscribers; reconnects until cancelled.
+
+    `on_event` (with `wanted_events`) and `on_connected` are the first subscriber and hook, for
+    callers with a single one; the daemon's features use `subscribe` and `on_connect`.
+    """
 
     forgetable_actions: tuple[str, ...] = ()  # read by panoramisk's protocol on close
 
@@ -69,15 +73,17 @@ class AmiClient:
         self,
         cfg: AmiConfig,
         secret: str,
-        on_event: EventHandler,
+        on_event: EventHandler | None = None,
         wanted_events: Iterable[str] | None = None,
-        on_connected: ConnectHandler | None = None,
+        on_connected: ConnectHook | None = None,
     ) -> None:
         self.cfg = cfg
         self._secret = secret
-        self.on_event = on_event
-        self.on_connected = on_connected
-        self.wanted_events = wanted_events
+        self.bus = EventBus()
+        if on_event is not None:
+            self.subscribe(wanted_events, on_event)
+        if on_connected is not None:
+            self.on_connect(on_connected)
         self.awaiting_actions: deque = deque()
         self.protocol: StreamingAMIProtocol | None = None
         self._lost: asyncio.Future | None = None
@@ -87,9 +93,24 @@ class AmiClient:
         self.disconnected_at: float | None = None
         self.last_event_at: float | None = None
         self.sessions = 0
-        self.handler_errors = 0
         self.events = 0
         self._timestamp_unchecked = True  # the first event of each connection is looked at
+
+    def subscribe(self, event_names: Iterable[str] | None, handler: EventHandler, name: str | None = None) -> None:
+        """`handler(message)` for each of these events (None: every event); its exceptions stay its own."""
+        self.bus.subscribe(event_names, handler, name)
+
+    def on_connect(self, hook: ConnectHook, name: str | None = None) -> None:
+        """`await hook(client, gap_s)` after each login, in the order added (gap_s None the first time)."""
+        self.bus.on_connected(hook, name)
+
+    @property
+    def wanted_events(self) -> set[str] | None:
+        return self.bus.wanted
+
+    @property
+    def handler_errors(self) -> int:
+        return self.bus.handler_errors
 
     # --- called by panoramisk's protocol -------------------------------------------------
     def dispatch(self, message: Message) -> None:
@@ -97,11 +118,7 @@ class AmiClient:
         self.last_event_at = time.monotonic()
         if self._timestamp_unchecked:
             self._check_timestamp(message)
-        try:
-            self.on_event(message)
-        except Exception:  # noqa: BLE001 - a bug in a handler must not cost the connection
-            self.handler_errors += 1
-            log.exception("ami_event_handler_failed", ami_event=message.get("event"), uniqueid=message.get("uniqueid"))
+        self.bus.dispatch(message)
 
     def _check_timestamp(self, message: Message) -> None:
         """Without `timestampevents` the handlers fall back to arrival times: the records are still
@@ -122,6 +139,7 @@ class AmiClient:
             "sessions": self.sessions,
             "events": self.events,
             "handler_errors": self.handler_errors,
+            "handler_errors_by_handler": dict(self.bus.errors),
             "skipped_frames": self.protocol.splitter.skipped if self.protocol else 0,
         }
 
@@ -173,8 +191,7 @@ class AmiClient:
         gap = None if self.disconnected_at is None else time.monotonic() - self.disconnected_at
         log.info("ami_connected", host=self.cfg.host, port=self.cfg.port, version=protocol.version,
                  gap_s=None if gap is None else round(gap, 1))
-        if self.on_connected is not None:
-            await self.on_connected(self, gap)
+        await self.bus.connected(self, gap)
         self.backoff.reset()
         pinger = asyncio.create_task(self._ping_until_dead(), name="ami-ping")
         try:

@@ -20,6 +20,8 @@ from pbx_bridge.store.schema import outbound_calls
 
 log = structlog.get_logger(__name__)
 
+OUTBOUND_EVENTS = ("QueueMember", "QueueMemberStatus", "QueueMemberPause", "QueueMemberAdded", "QueueMemberRemoved",
+                   "DialBegin", "DialEnd")
 MAX_OPEN = 10_000  # dials whose end never came are dropped beyond this (memory stays bounded)
 
 

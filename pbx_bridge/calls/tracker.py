@@ -29,13 +29,13 @@ Sink = Callable[[Record], None]
 
 # The events the tracker consumes; everything else is dropped before parsing (ami/protocol.py)
 # and, with the shipped manager user, never sent by Asterisk at all.
-WANTED_EVENTS = (
+TRACKER_EVENTS = (  # what the tracker subscribes to (core.py)
     "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled", "AgentRingNoAnswer",
     "AgentConnect", "AgentComplete", "AgentDump", "DialBegin", "DialEnd", "VarSet", "Hangup", "FullyBooted",
     "Shutdown",
-    # for the live state (wallboards)
-    "QueueMemberStatus", "QueueMemberPause", "QueueMemberAdded", "QueueMemberRemoved",
 )
+# A transcript's replay filter (tests, bench): the tracker's events and the members' (the live state's).
+WANTED_EVENTS = (*TRACKER_EVENTS, "QueueMemberStatus", "QueueMemberPause", "QueueMemberAdded", "QueueMemberRemoved")
 
 _LEAVE_STATUS = {"TIMEOUT": "timeout", "LEAVEEMPTY": "exitempty", "LEAVEUNAVAIL": "exitempty"}
 _DIAL_FAILURES = {"BUSY": "busy", "CHANUNAVAIL": "unavailable", "CONGESTION": "unavailable"}

@@ -35,8 +35,8 @@ def _leaky_text(cfg) -> str:  # noqa: ANN001 - a Config
 
 async def _leak(self) -> None:  # noqa: ANN001 - replaces Daemon._sweeper
     # the connection failures (AMI, MQTT, the realtime queue_log database) are logged first
-    while not (self.ami.backoff.failures and self.mqtt.backoff.failures
-               and all(source["last_error"] for source in self.reconciler.health().values())):
+    while not (self.ami.backoff.failures and self.core.handles["live"].mqtt.backoff.failures
+               and all(source["last_error"] for source in self.core.handles["reconcile"].health().values())):
         await asyncio.sleep(0.05)
     text = _leaky_text(self.cfg)
     log = structlog.get_logger("leak")

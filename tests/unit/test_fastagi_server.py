@@ -6,10 +6,10 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from pbx_bridge.agi.routes import all_routes
 from pbx_bridge.agi.server import AgiProtocolError, FastAgiServer, parse_reply, read_header
 from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.config import load_config
+from pbx_bridge.ring_twice.route import ring_twice
 from tests.support.agi_peer import AGI_SECRET
 
 HEADER = (
@@ -34,7 +34,7 @@ def cfg(tmp_path):
 
 
 async def start(cfg, **over):
-    server = FastAgiServer(agi_config(**over), all_routes(cfg))
+    server = FastAgiServer(agi_config(**over), {"ring_twice": ring_twice(cfg)})
     task = asyncio.create_task(server.run(), name="fastagi-under-test")
     while not server.listening:
         await asyncio.sleep(0.01)

@@ -19,10 +19,10 @@ import pytest
 from hypothesis import given, strategies as st
 from structlog.testing import capture_logs
 
-from pbx_bridge.agi.routes import all_routes
 from pbx_bridge.agi.server import MAX_HEADER_LINES, MAX_LINE, FastAgiServer
 from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.config import load_config
+from pbx_bridge.ring_twice.route import ring_twice
 from tests.support.agi_peer import AGI_SECRET, AgiPeer
 from tests.support.fuzzing import fuzz_settings
 
@@ -35,7 +35,7 @@ INBOUND_PLAN = ["EXEC Ringing", "EXEC Wait 6", "SET VARIABLE PBXB_RING_TWICE ok"
 def routes(tmp_path_factory):
     path = tmp_path_factory.mktemp("cfg") / "config.yaml"
     path.write_text("ami:\n  host: 127.0.0.1\n")
-    return all_routes(load_config(str(path), env={}))
+    return {"ring_twice": ring_twice(load_config(str(path), env={}))}
 
 
 @contextlib.asynccontextmanager

@@ -10,11 +10,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from pbx_bridge import listen
-from pbx_bridge.agi.routes import all_routes
 from pbx_bridge.agi.server import FastAgiServer
 from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.config import load_config
 from pbx_bridge.listen import ListenError, Listener, listen_error_in
+from pbx_bridge.ring_twice.route import ring_twice
 from pbx_bridge.wallboard_server import WallboardServer
 from tests.support.agi_peer import AGI_SECRET, AgiPeer
 
@@ -25,7 +25,7 @@ AGENT_PLAN = ["SET VARIABLE PBXB_RING_TIMEOUT 6", "SET VARIABLE PBXB_RING_TWICE 
 def routes(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("ami:\n  host: 127.0.0.1\n")
-    return all_routes(load_config(str(path), env={}))
+    return {"ring_twice": ring_twice(load_config(str(path), env={}))}
 
 
 def agi_config(**over) -> AgiConfig:

@@ -9,14 +9,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from structlog.testing import capture_logs
 
-from pbx_bridge.agi.routes import all_routes
 from pbx_bridge.agi.server import FastAgiServer
 from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.config import Config, packaged_defaults
-from pbx_bridge.nuisance import store
+from pbx_bridge.nuisance import routes as nuisance_routes, store
 from pbx_bridge.nuisance.desk import NuisanceDesk
 from pbx_bridge.nuisance.model import ScreenedCallRecord, WarningRecord
 from pbx_bridge.nuisance.settings import NuisanceConfig
+from pbx_bridge.ring_twice.route import ring_twice
 from pbx_bridge.store.engine import async_engine, sync_engine
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.record_kinds import record_kinds
@@ -59,7 +59,8 @@ async def agi(desk, script, **peer):
     cfg = load_config_stub()
     server = FastAgiServer(AgiConfig(host="127.0.0.1", port=0, header_timeout=1, command_timeout=2, max_sessions=5,
                                      secret=AGI_SECRET),
-                           all_routes(cfg, nuisance=desk))
+                           {"ring_twice": ring_twice(cfg), "screen": nuisance_routes.screen(desk),
+                            "nuisance_warn": nuisance_routes.nuisance_warn(desk)})
     task = asyncio.create_task(server.run())
     while not server.listening:
         await asyncio.sleep(0.01)

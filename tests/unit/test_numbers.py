@@ -160,7 +160,7 @@ async def test_an_ami_action_with_a_line_break_is_refused_not_sent():
 
     cfg = AmiConfig(host="127.0.0.1", port=5038, username="u", secret="s", connect_timeout=1, ping_interval=1,
                     ping_timeout=1, reconnect_min=1, reconnect_max=2)
-    client = AmiClient(cfg, "s", lambda m: None, asyncio.Event())
+    client = AmiClient(cfg, "s", lambda m: None)
     client.protocol = Protocol()
     for fields in ({"Action": "Originate", "CallerID": '"x"\r\nAction: Hangup'},
                    {"Action": "Originate", "Variable": ["A=1", "B=2\nChannel: x"]}, {"Action": "Ping\0"}):

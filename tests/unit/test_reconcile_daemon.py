@@ -71,7 +71,7 @@ async def test_calls_cut_by_an_ami_gap_are_completed_from_queue_log_at_reconnect
     running = asyncio.create_task(daemon.run())
     try:
         await asyncio.wait_for(fake.logged_in.wait(), 10)
-        await until(lambda: daemon.reconciler.runs[0].passes >= 1)
+        await until(lambda: daemon.core.handles["reconcile"].runs[0].passes >= 1)
         data, count = frames_before(cut)
         await fake.push(data)
         await until(lambda: daemon.ami.health()["events"] >= count - 1)  # all but the unwanted first DialEnd

@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 import pytest
 from click.testing import CliRunner
 
-from pbx_bridge.agi.ring_twice import UnknownRole, plan
 from pbx_bridge.cli import cli
 from pbx_bridge.ring import Cadence, RingConfig, rings_for, two_rings_s
-from pbx_bridge.rules.ring_twice import RingTwiceRule
+from pbx_bridge.ring_twice.plan import UnknownRole, plan
+from pbx_bridge.ring_twice.rule import RingTwiceRule
 from pbx_bridge.store.engine import async_engine
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.record_kinds import record_kinds

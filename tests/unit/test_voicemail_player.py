@@ -126,7 +126,7 @@ companies:
 
 async def login_session(player, holder, channel, replies, pins=None):
     from pbx_bridge.agents.settings import AgentsConfig
-    from pbx_bridge.agi.routes import voicemail_login
+    from pbx_bridge.voicemail.routes import voicemail_login
     from pbx_bridge.pins import PinGate
 
     server = FastAgiServer(AgiConfig(host="127.0.0.1", port=0, header_timeout=1, command_timeout=2, max_sessions=5,

@@ -1,4 +1,4 @@
-"""The FastAGI routes the daemon serves, by agi_network_script."""
+"""The voicemail-duty room's FastAGI routes: the duty call's playback and the *86 menu (added by wiring.py)."""
 
 from __future__ import annotations
 
@@ -6,30 +6,11 @@ from datetime import datetime
 
 import structlog
 
-from pbx_bridge.agi.ring_twice import UnknownRole, plan
 from pbx_bridge.agi.server import AgiSession, Route
 from pbx_bridge.calls.outbound import endpoint_of
-from pbx_bridge.config import Config
 from pbx_bridge.pins import PinGate, Verdict
 
 log = structlog.get_logger(__name__)
-
-
-def ring_twice(cfg: Config) -> Route:
-    async def route(session: AgiSession) -> None:
-        role = session.args[0] if session.args else ""
-        try:
-            lines = plan(role, cfg.ring)
-        except UnknownRole:
-            log.warning("ring_twice_unknown_role", role=role)
-            await session.command('VERBOSE "pbx-bridge: ring_twice needs the role inbound or agent" 1')
-            await session.command("SET VARIABLE PBXB_RING_TWICE error")
-            return
-        for line in lines:
-            await session.command(line)
-        log.info("ring_twice_applied", role=role)
-
-    return route
 
 
 def voicemail(player, rota_holder) -> Route:
@@ -104,19 +85,3 @@ def voicemail_login(player, rota_holder, pins: PinGate) -> Route:
 
     return route
 
-
-def all_routes(cfg: Config, player=None, rota_holder=None, nuisance=None, pins: PinGate | None = None
-               ) -> dict[str, Route]:
-    """`pins`: the daemon's one PinGate, needed with `player` (the *86 menu asks for a PIN)."""
-    routes = {"ring_twice": ring_twice(cfg)}
-    if player is not None:
-        if pins is None:
-            raise ValueError("the voicemail menus need the daemon's PinGate (one lock-out for every PIN menu)")
-        routes["voicemail"] = voicemail(player, rota_holder)
-        routes["voicemail_login"] = voicemail_login(player, rota_holder, pins)
-    if nuisance is not None:
-        from pbx_bridge.nuisance import routes as nuisance_routes
-
-        routes["screen"] = nuisance_routes.screen(nuisance)
-        routes["nuisance_warn"] = nuisance_routes.nuisance_warn(nuisance)
-    return routes

@@ -1,0 +1,149 @@
+"""The core every feature plugs into; it knows no feature.
+
+The core owns the boundaries (the store and its writer, the AMI connection, the FastAGI server)
+and the call tracker whose records are the project's reason to exist. A feature is a room with one
+`wire(core)` (pbx_bridge/<room>/wiring.py) that builds its parts from its config section and hands
+them to the core through the calls below. Nothing here names a feature; the daemon lists the rooms.
+
+- `subscribe(event_names, handler)`: AMI events, each handler's errors its own (ami/bus.py);
+  `on_connected(hook)`: after each AMI login, in the order added; `on_gap(fn)`: after an AMI gap,
+  once the calls that ended meanwhile are closed.
+- `add_route(name, route)`: a FastAGI script name (refused twice).
+- `add_task(name, factory)`: a task for the life of the daemon (life.py); `add_listener(server)`:
+  a port bound before anything starts.
+- `add_health(name, fn)`: one key of `health()`.
+- `on_record(handler)`: each record of the tracker (and of any feature that calls `record`) goes to
+  the store writer first, then to every handler in the order they were added.
+- `on_reload(fn)`: SIGHUP, the admins' files read again.
+- Shared between rooms that need them: `live` (the live state), `outbound` (the agents' phones),
+  `rota` and `pins` (set by the rota room when voicemail or agents is enabled).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Coroutine, Iterable
+
+import structlog
+
+from pbx_bridge.agi.server import FastAgiServer, Route
+from pbx_bridge.ami.client import AmiClient, AmiError
+from pbx_bridge.calls.records import CallRecord
+from pbx_bridge.calls.tracker import TRACKER_EVENTS, CallTracker
+from pbx_bridge.config import Config
+from pbx_bridge.store.engine import async_engine
+from pbx_bridge.store.registry import RecordKinds
+from pbx_bridge.store.writer import StoreWriter
+
+log = structlog.get_logger(__name__)
+
+TaskFactory = Callable[[], Coroutine[Any, Any, Any]]
+
+
+@dataclass(eq=False)
+class Core:
+    cfg: Config
+    engine: Any
+    writer: StoreWriter
+    ami: AmiClient
+    agi: FastAgiServer
+    tracker: CallTracker | None = None
+    live: Any = None
+    outbound: Any = None
+    rota: Any = None
+    pins: Any = None
+    tasks: dict[str, TaskFactory] = field(default_factory=dict)
+    healths: dict[str, Callable[[], dict | None]] = field(default_factory=dict)
+    listeners: list[Any] = field(default_factory=list)
+    handles: dict[str, Any] = field(default_factory=dict)  # what each room's wire returned, by room
+    _records: list[Callable[[Any], None]] = field(default_factory=list)
+    _reloads: list[Callable[[], None]] = field(default_factory=list)
+    _gaps: list[Callable[[], None]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, cfg: Config, secret: str, kinds: RecordKinds) -> Core:
+        """`kinds`: every record type the writer may be handed, registered by the rooms that own them."""
+        engine = async_engine(cfg.store.url)
+        writer = StoreWriter(engine, cfg.store.batch_size, cfg.store.flush_interval, cfg.store.max_pending,
+                             cfg.store.spool_dir, kinds=kinds)
+        core = cls(cfg, engine, writer, AmiClient(cfg.ami, secret), FastAgiServer(cfg.agi))
+        core.tracker = CallTracker(cfg.pbx, cfg.ring, core.record, stale_after=cfg.tracking.stale_after)
+        core.subscribe(TRACKER_EVENTS, core.tracker.handle)
+        core.add_listener(core.agi)
+        for name, component in (("ami", core.ami), ("tracker", core.tracker), ("store", core.writer),
+                                ("agi", core.agi)):
+            core.add_health(name, component.health)
+        core.add_task("store-writer", writer.run)
+        core.add_task("fastagi", core.agi.run)
+        core.add_task("ami", core.ami.run)
+        return core
+
+    # --- what a room plugs in ----------------------------------------------------------------
+    def subscribe(self, event_names: Iterable[str] | None, handler: Callable, name: str | None = None) -> None:
+        self.ami.subscribe(event_names, handler, name)
+
+    def on_connected(self, hook: Callable[[AmiClient, float | None], Awaitable[None]]) -> None:
+        self.ami.on_connect(hook)
+
+    def on_gap(self, fn: Callable[[], None]) -> None:
+        self._gaps.append(fn)
+
+    def add_route(self, name: str, route: Route) -> None:
+        self.agi.add_route(name, route)
+
+    def add_task(self, name: str, factory: TaskFactory) -> None:
+        if name in self.tasks:
+            raise ValueError(f"the task {name!r} is added twice")
+        self.tasks[name] = factory
+
+    def add_listener(self, server: Any) -> None:
+        self.listeners.append(server)
+
+    def add_health(self, name: str, fn: Callable[[], dict | None]) -> None:
+        if name in self.healths:
+            raise ValueError(f"the health key {name!r} is added twice")
+        self.healths[name] = fn
+
+    def on_record(self, handler: Callable[[Any], None]) -> None:
+        self._records.append(handler)
+
+    def on_reload(self, fn: Callable[[], None]) -> None:
+        self._reloads.append(fn)
+
+    # --- what the core does with them --------------------------------------------------------
+    def record(self, record: Any) -> None:
+        # a call's latency to its stored row is measured from the event that finished it
+        self.writer.put(record, self.tracker.event_ts if isinstance(record, CallRecord) else None)
+        for handler in self._records:
+            handler(record)
+
+    async def send_action(self, action: dict, timeout: float = 10.0) -> Any:
+        return await self.ami.send_action(action, timeout)
+
+    def health(self) -> dict:
+        return {name: fn() for name, fn in self.healths.items()}
+
+    def reload(self) -> None:
+        """SIGHUP: read the admins' files again (each keeps its old version on an error)."""
+        for fn in self._reloads:
+            fn()
+
+    async def after_gap(self, ami: AmiClient, gap_s: float | None) -> None:
+        """The last hook at each AMI login: after a gap, close the calls that ended while we were away."""
+        if gap_s is None:
+            return
+        closed = 0
+        if self.tracker.active:
+            # Calls that ended while we were away (or died with an Asterisk restart) will send no
+            # more events: ask Asterisk which channels still exist and close the rest now.
+            try:
+                listing = await ami.send_action({"Action": "CoreShowChannels"}, timeout=10)
+            except (TimeoutError, ConnectionError, AmiError) as exc:
+                log.warning("ami_channel_resync_failed", error=repr(exc))
+            else:
+                items = listing if isinstance(listing, list) else []
+                closed = self.tracker.close_missing({m.get("Uniqueid") for m in items if m.get("Uniqueid")})
+        log.warning("ami_gap", gap_s=round(gap_s, 1), calls_in_queue=len(self.tracker.active),
+                    calls_closed_as_incomplete=closed)
+        for fn in self._gaps:
+            fn()

@@ -1,0 +1,62 @@
+"""The live-state room: queues and agents as they are now, published on MQTT and shown on the wallboard.
+
+Always on (the ring-twice rule tells the wallboard through `core.live`); MQTT and the wallboard's
+own page server each follow their section's `enabled`.
+"""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import structlog
+
+from pbx_bridge.ami.client import AmiClient, AmiError
+from pbx_bridge.config import MQTT_PASSWORD_ENV
+from pbx_bridge.core import Core
+from pbx_bridge.live.state import LIVE_EVENTS, LiveState
+
+log = structlog.get_logger(__name__)
+
+
+def enabled(cfg) -> bool:  # noqa: ANN001 - a Config
+    return True
+
+
+def wire(core: Core) -> SimpleNamespace:
+    cfg = core.cfg
+    live = core.live = LiveState(cfg.tz, cfg.mqtt.service_level_s, cfg.mqtt.long_wait_s, cfg.mqtt.repeat_caller_count)
+    core.subscribe(LIVE_EVENTS, live.handle)
+    core.on_record(live.on_record)
+
+    async def seed(ami: AmiClient, gap_s: float | None) -> None:
+        """Members and their pauses as they are now (events only tell of changes)."""
+        try:
+            listing = await ami.send_action({"Action": "QueueStatus"}, timeout=10)
+        except (TimeoutError, ConnectionError, AmiError) as exc:
+            log.warning("queue_status_failed", error=repr(exc))
+            return
+        for message in listing if isinstance(listing, list) else []:
+            if message.get("Event") == "QueueMember":
+                ami.bus.dispatch(message)  # to every QueueMember subscriber: this state, the agents' phones
+        live.mark_all_dirty()
+
+    core.on_connected(seed)
+    mqtt = wallboard = None
+    if cfg.mqtt.enabled:
+        from pbx_bridge.mqtt.publisher import MqttPublisher
+
+        mqtt = MqttPublisher(cfg.mqtt, cfg.pbx, live, os.environ.get(MQTT_PASSWORD_ENV) or None)
+        core.add_task("mqtt", mqtt.run)
+        core.add_health("mqtt", mqtt.health)
+    if cfg.wallboard.enabled:
+        from pbx_bridge.wallboard_server import WallboardServer
+
+        wallboard = WallboardServer(cfg.wallboard.host, cfg.wallboard.port, {
+            "broker": cfg.wallboard.broker, "prefix": f"{cfg.mqtt.topic_prefix}/{cfg.pbx}",
+            "sl_target": cfg.reports.targets.timely_rate, "abandon_target": cfg.reports.targets.abandon_rate},
+            max_connections=cfg.wallboard.max_connections, idle_timeout=cfg.wallboard.idle_timeout)
+        core.add_listener(wallboard)
+        core.add_task("wallboard", wallboard.run)
+        core.add_health("wallboard", wallboard.health)
+    return SimpleNamespace(state=live, mqtt=mqtt, wallboard=wallboard)

@@ -1,1 +1,0 @@
-"""The house rules the daemon enforces as calls happen (as opposed to reports, which measure)."""
