@@ -22,7 +22,7 @@ from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.ami.settings import AmiConfig
 from pbx_bridge.callbacks.settings import CallbacksConfig
 from pbx_bridge.calls.settings import TrackingConfig
-from pbx_bridge.live.settings import MqttConfig, WallboardConfig
+from pbx_bridge.live.settings import MQTT_PASSWORD_ENV, MqttConfig, WallboardConfig
 from pbx_bridge.logs import LoggingConfig
 from pbx_bridge.nuisance.settings import NuisanceConfig
 from pbx_bridge.reconcile.settings import ReconcileConfig
@@ -36,7 +36,6 @@ from pbx_bridge.yaml_errors import format_validation_error, node_line, read_yaml
 SECRET_ENV = "PBX_BRIDGE_AMI_SECRET"
 AGI_SECRET_ENV = "PBX_BRIDGE_AGI_SECRET"
 STORE_URL_ENV = "PBX_BRIDGE_STORE_URL"
-MQTT_PASSWORD_ENV = "PBX_BRIDGE_MQTT_PASSWORD"
 QUEUE_LOG_URL_ENV = "PBX_BRIDGE_QUEUE_LOG_URL"
 DEFAULT_CONFIG_PATH = "/etc/pbx-bridge/config.yaml"
 

@@ -22,9 +22,24 @@ from functools import lru_cache
 
 import structlog
 
-from pbx_bridge.rota.values import hash_pin, verify_pin
 
 log = structlog.get_logger(__name__)
+
+def hash_pin(pin: str) -> str:
+    from argon2 import PasswordHasher
+
+    return PasswordHasher().hash(pin)
+
+
+def verify_pin(pin_hash: str, pin: str) -> bool:
+    from argon2 import PasswordHasher
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    try:
+        return PasswordHasher().verify(pin_hash, pin)
+    except (VerificationError, InvalidHashError):
+        return False
+
 
 MAX_KEYS = 10_000  # bounded memory: the oldest keys are forgotten first
 CONCURRENT = 2  # argon2 verifications at once (each takes one core; the box has few)

@@ -3,13 +3,17 @@ agents taken out of the rota leaving the queues. Uses the rota room's `core.rota
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import structlog
 
 from pbx_bridge.agents.routes import agent_routes
 from pbx_bridge.agents.sessions import AgentSessions
 from pbx_bridge.agents.store import load_open
 from pbx_bridge.ami.client import AmiClient
-from pbx_bridge.core import Core
+
+if TYPE_CHECKING:
+    from pbx_bridge.core import Core
 
 log = structlog.get_logger(__name__)
 

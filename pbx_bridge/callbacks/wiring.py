@@ -3,10 +3,14 @@ with callbacks disabled, a 1 puts the caller back in the queue; the placer runs 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pbx_bridge.callbacks.placer import EVENTS, CallbackPlacer
 from pbx_bridge.callbacks.routes import callback_request
-from pbx_bridge.core import Core
 from pbx_bridge.ring import two_rings_s
+
+if TYPE_CHECKING:
+    from pbx_bridge.core import Core
 
 
 def enabled(cfg) -> bool:  # noqa: ANN001 - a Config

@@ -9,6 +9,8 @@ from pydantic import Field
 from pbx_bridge.settings import Strict
 
 
+MQTT_PASSWORD_ENV = "PBX_BRIDGE_MQTT_PASSWORD"  # the broker password comes from the environment only
+
 class MqttConfig(Strict):
     enabled: bool
     host: str

@@ -6,15 +6,19 @@ own page server each follow their section's `enabled`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 from types import SimpleNamespace
 
 import structlog
 
 from pbx_bridge.ami.client import AmiClient, AmiError
-from pbx_bridge.config import MQTT_PASSWORD_ENV
-from pbx_bridge.core import Core
+from pbx_bridge.live.settings import MQTT_PASSWORD_ENV
 from pbx_bridge.live.state import LIVE_EVENTS, LiveState
+
+if TYPE_CHECKING:
+    from pbx_bridge.core import Core
 
 log = structlog.get_logger(__name__)
 
@@ -44,13 +48,13 @@ def wire(core: Core) -> SimpleNamespace:
     core.on_connected(seed)
     mqtt = wallboard = None
     if cfg.mqtt.enabled:
-        from pbx_bridge.mqtt.publisher import MqttPublisher
+        from pbx_bridge.live.mqtt import MqttPublisher
 
         mqtt = MqttPublisher(cfg.mqtt, cfg.pbx, live, os.environ.get(MQTT_PASSWORD_ENV) or None)
         core.add_task("mqtt", mqtt.run)
         core.add_health("mqtt", mqtt.health)
     if cfg.wallboard.enabled:
-        from pbx_bridge.wallboard_server import WallboardServer
+        from pbx_bridge.live.wallboard_server import WallboardServer
 
         wallboard = WallboardServer(cfg.wallboard.host, cfg.wallboard.port, {
             "broker": cfg.wallboard.broker, "prefix": f"{cfg.mqtt.topic_prefix}/{cfg.pbx}",

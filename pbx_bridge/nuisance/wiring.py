@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
-from pbx_bridge.core import Core
+from typing import TYPE_CHECKING
+
 from pbx_bridge.nuisance import routes
 from pbx_bridge.nuisance.desk import NuisanceDesk
+
+if TYPE_CHECKING:
+    from pbx_bridge.core import Core
 
 
 def enabled(cfg) -> bool:  # noqa: ANN001 - a Config

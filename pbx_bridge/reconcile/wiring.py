@@ -3,8 +3,12 @@ Asterisk's queue_log, a file or a realtime table; an AMI gap wakes it at once.""
 
 from __future__ import annotations
 
-from pbx_bridge.core import Core
+from typing import TYPE_CHECKING
+
 from pbx_bridge.reconcile.reconciler import Reconciler
+
+if TYPE_CHECKING:
+    from pbx_bridge.core import Core
 
 
 def enabled(cfg) -> bool:  # noqa: ANN001 - a Config

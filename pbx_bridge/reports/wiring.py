@@ -3,7 +3,11 @@ on demand without it)."""
 
 from __future__ import annotations
 
-from pbx_bridge.core import Core
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pbx_bridge.core import Core
+
 
 
 def enabled(cfg) -> bool:  # noqa: ANN001 - a Config

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import structlog
 
 from pbx_bridge.agi.server import AgiSession, Route
-from pbx_bridge.config import Config
 from pbx_bridge.ring_twice.plan import UnknownRole, plan
+
+if TYPE_CHECKING:
+    from pbx_bridge.config import Config
 
 log = structlog.get_logger(__name__)
 

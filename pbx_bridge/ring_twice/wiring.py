@@ -3,10 +3,14 @@ who missed too many offers in a row (the wallboard hears of it through `core.liv
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pbx_bridge.calls.records import OfferRecord
-from pbx_bridge.core import Core
 from pbx_bridge.ring_twice.route import ring_twice
 from pbx_bridge.ring_twice.rule import RingTwiceRule
+
+if TYPE_CHECKING:
+    from pbx_bridge.core import Core
 
 
 def enabled(cfg) -> bool:  # noqa: ANN001 - a Config

@@ -10,6 +10,7 @@ import re
 from datetime import date, datetime, time
 from typing import Any
 
+from pbx_bridge.pins import hash_pin, verify_pin  # noqa: F401 - the rota's PIN hashes are checked there
 from pbx_bridge.yaml_errors import At, in_years
 
 MAX_SPAN_DAYS = 366
@@ -82,20 +83,3 @@ def _dates(values: Any) -> tuple[tuple[date, date], ...]:
         except ValueError as exc:
             raise At(str(exc), (i,)) from None
     return tuple(spans)
-
-
-
-def hash_pin(pin: str) -> str:
-    from argon2 import PasswordHasher
-
-    return PasswordHasher().hash(pin)
-
-
-def verify_pin(pin_hash: str, pin: str) -> bool:
-    from argon2 import PasswordHasher
-    from argon2.exceptions import InvalidHashError, VerificationError
-
-    try:
-        return PasswordHasher().verify(pin_hash, pin)
-    except (VerificationError, InvalidHashError):
-        return False

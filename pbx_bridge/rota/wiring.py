@@ -4,9 +4,13 @@ they reach it as `core.rota` and `core.pins`."""
 
 from __future__ import annotations
 
-from pbx_bridge.core import Core
+from typing import TYPE_CHECKING
+
 from pbx_bridge.pins import PinGate
 from pbx_bridge.rota.holder import RotaHolder
+
+if TYPE_CHECKING:
+    from pbx_bridge.core import Core
 
 
 def enabled(cfg) -> bool:  # noqa: ANN001 - a Config

@@ -3,12 +3,16 @@ own phone, or the duty call the daemon places). Uses the rota room's `core.rota`
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pbx_bridge.voicemail.routes import voicemail, voicemail_login
-from pbx_bridge.core import Core
 from pbx_bridge.ring import two_rings_s
 from pbx_bridge.voicemail.duty_caller import DutyCaller
 from pbx_bridge.voicemail.player import VoicemailPlayer
 from pbx_bridge.voicemail.spool import Spool
+
+if TYPE_CHECKING:
+    from pbx_bridge.core import Core
 
 
 def enabled(cfg) -> bool:  # noqa: ANN001 - a Config

@@ -19,7 +19,7 @@ import structlog
 
 from pbx_bridge import daemon
 from pbx_bridge.cli import main
-from pbx_bridge.config import MQTT_PASSWORD_ENV
+from pbx_bridge.live.settings import MQTT_PASSWORD_ENV
 
 
 class Leak(RuntimeError):

@@ -15,6 +15,8 @@ from pbx_bridge.ami.client import AmiClient
 from pbx_bridge.config import AgiConfig, AmiConfig, load_config
 from pbx_bridge.core import Core
 from pbx_bridge.daemon import FEATURES, Daemon
+from pbx_bridge.record_kinds import record_kinds
+from tests.conftest import make_call
 from pbx_bridge.store.migrate import upgrade
 from tests.support.agi_peer import AGI_SECRET
 from tests.support.fake_ami import FakeAmi
@@ -155,10 +157,10 @@ async def test_each_record_goes_to_the_store_first_then_to_every_subscriber_in_o
     config.write_text(yaml.safe_dump({
         "ami": {"host": "127.0.0.1", "port": 1}, "agi": {"port": 0, "secret": AGI_SECRET},
         "store": {"url": f"sqlite:///{tmp_path}/store.db", "spool_dir": str(tmp_path / "spool")}}))
-    core, seen = Core.build(load_config(str(config), env={}), "s3cret"), []  # the core alone, no room wired
+    core, seen = Core.build(load_config(str(config), env={}), "s3cret", record_kinds()), []  # the core alone, no room wired
     core.on_record(lambda record: seen.append(("first", record, core.writer.health()["pending"])))
     core.on_record(lambda record: seen.append(("second", record)))
-    record = object()
+    record = make_call()
     core.record(record)
     assert seen == [("first", record, 1), ("second", record)]
     await core.engine.dispose()
@@ -169,4 +171,4 @@ def test_the_daemon_is_small_and_names_no_feature():
     assert len(source.splitlines()) <= 180
     imported = {node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)}
     assert imported <= {"__future__", "pbx_bridge", "pbx_bridge.config", "pbx_bridge.core", "pbx_bridge.life",
-                        "pbx_bridge.store.engine", "pbx_bridge.store.migrate"}
+                        "pbx_bridge.record_kinds", "pbx_bridge.store.engine", "pbx_bridge.store.migrate"}

@@ -15,7 +15,7 @@ from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.config import load_config
 from pbx_bridge.listen import ListenError, Listener, listen_error_in
 from pbx_bridge.ring_twice.route import ring_twice
-from pbx_bridge.wallboard_server import WallboardServer
+from pbx_bridge.live.wallboard_server import WallboardServer
 from tests.support.agi_peer import AGI_SECRET, AgiPeer
 
 AGENT_PLAN = ["SET VARIABLE PBXB_RING_TIMEOUT 6", "SET VARIABLE PBXB_RING_TWICE ok"]

@@ -12,7 +12,7 @@ from pbx_bridge.ami.transcript import replay
 from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
 from pbx_bridge.config import load_config
 from pbx_bridge.live.state import LiveState
-from pbx_bridge.mqtt.publisher import MqttPublisher
+from pbx_bridge.live.mqtt import MqttPublisher
 from pbx_bridge.ring import RingConfig
 from tests.support import mosquitto
 from tests.support.tasks import cancel_and_wait
@@ -139,7 +139,7 @@ async def test_a_broker_that_stopped_answering_cannot_hold_the_daemons_stop(brok
     import os
     import signal
 
-    from pbx_bridge.mqtt import publisher as publisher_module
+    from pbx_bridge.live import mqtt as publisher_module
 
     state = LiveState(ZoneInfo("Asia/Shanghai"))
     publisher = MqttPublisher(mqtt_config(tmp_path, broker.port), "pbx1", state)

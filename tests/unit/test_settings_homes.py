@@ -18,8 +18,8 @@ from pbx_bridge.settings import Strict
 
 REPO = Path(__file__).resolve().parents[2]
 CORE = ["ami.client", "agi.server", "calls.tracker", "store.engine", "live.state", "ring", "logs", "numbers",
-        "listen", "life", "settings", "yaml_errors", "wallboard_server"]
-FEATURES = {"agents", "callbacks", "nuisance", "reports", "rota", "voicemail", "reconcile", "mqtt", "rules",
+        "listen", "life", "settings", "yaml_errors", "live.wallboard_server"]
+FEATURES = {"agents", "callbacks", "nuisance", "reports", "rota", "voicemail", "reconcile", "ring_twice",
             "config", "daemon", "cli"}
 
 

@@ -25,8 +25,8 @@ import pytest
 from pbx_bridge.calls.records import CallRecord, OfferRecord
 from pbx_bridge.config import load_config
 from pbx_bridge.live.state import LiveState
-from pbx_bridge.mqtt.publisher import MqttPublisher
-from pbx_bridge.wallboard_server import WallboardServer
+from pbx_bridge.live.mqtt import MqttPublisher
+from pbx_bridge.live.wallboard_server import WallboardServer
 from tests.support import mosquitto, wallboard
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -8,7 +8,7 @@ import json
 import pytest
 from hypothesis import given, strategies as st
 
-from pbx_bridge.wallboard_server import WallboardServer, page_files
+from pbx_bridge.live.wallboard_server import WallboardServer, page_files
 from tests.support.fuzzing import fuzz_settings
 
 

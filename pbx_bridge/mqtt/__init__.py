@@ -1,1 +1,0 @@
-"""MQTT: the live state for wallboards."""
