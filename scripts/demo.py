@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 import sys
 import time
 import unicodedata
@@ -42,8 +43,8 @@ def table(csv_text: str, columns: list[str]) -> str:
 
 def main() -> int:
     OUT.mkdir(exist_ok=True)
-    for stale in OUT.glob("pbx1*"):
-        stale.unlink()
+    for stale in OUT.glob("pbx1*"):  # the last run's config, log and spool directory
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     (OUT / "store.db").unlink(missing_ok=True)
     with exclusive_lab():
         lab = Lab().ensure()
