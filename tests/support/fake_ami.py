@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import re
 
+from pbx_bridge.ami.settings import AmiConfig
+
 
 class FakeAmi:
     def __init__(self, secret: str = "s3cret", banner: bytes = b"Asterisk Call Manager/9.0.0\r\n") -> None:
@@ -85,3 +87,20 @@ class FakeAmi:
         else:
             writer.write(f"Response: Success\r\nActionID: {action_id}\r\n\r\n".encode())
         await writer.drain()
+
+
+def ami_config(port: int, **over) -> AmiConfig:
+    """The AMI settings the client tests use against a FakeAmi: short pings, fast reconnects."""
+    values = dict(host="127.0.0.1", port=port, username="pbx-bridge", connect_timeout=2, ping_interval=0.2,
+                  ping_timeout=0.2, reconnect_min=0.05, reconnect_max=0.2)
+    values.update(over)
+    return AmiConfig(**values)
+
+
+async def until(predicate, timeout: float = 5.0) -> None:
+    """Wait (bounded: a hang check, not a speed check) until `predicate()` holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)

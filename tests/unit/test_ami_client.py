@@ -7,25 +7,9 @@ import structlog
 
 from pbx_bridge import logs
 from pbx_bridge.ami.client import AmiClient
-from pbx_bridge.ami.settings import AmiConfig
-from tests.support.fake_ami import FakeAmi
+from tests.support.fake_ami import FakeAmi, ami_config, until
 
 JOIN = b"Event: QueueCallerJoin\r\nUniqueid: 1.1\r\nQueue: q\r\nCallerIDName: \xe5\xbc\xa0\r\n\r\n"
-
-
-def ami_config(port, **over):
-    values = dict(host="127.0.0.1", port=port, username="pbx-bridge", connect_timeout=2, ping_interval=0.2,
-                  ping_timeout=0.2, reconnect_min=0.05, reconnect_max=0.2)
-    values.update(over)
-    return AmiConfig(**values)
-
-
-async def until(predicate, timeout=5.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -12,14 +12,15 @@ import yaml
 
 from pbx_bridge.agi.server import FastAgiServer
 from pbx_bridge.ami.client import AmiClient
-from pbx_bridge.config import AgiConfig, AmiConfig, load_config
+from pbx_bridge.agi.settings import AgiConfig
+from pbx_bridge.config import load_config
 from pbx_bridge.core import Core
 from pbx_bridge.daemon import FEATURES, Daemon
 from pbx_bridge.record_kinds import record_kinds
-from tests.conftest import make_call
 from pbx_bridge.store.migrate import upgrade
+from tests.conftest import make_call
 from tests.support.agi_peer import AGI_SECRET
-from tests.support.fake_ami import FakeAmi
+from tests.support.fake_ami import FakeAmi, ami_config, until
 from tests.unit.test_pin_menus import rota_yaml
 
 JOIN = b"Event: QueueCallerJoin\r\nUniqueid: 1.1\r\nQueue: q\r\n\r\n"
@@ -28,17 +29,8 @@ USER = b"Event: UserEvent\r\nUserEvent: PbxBridgeCallback\r\n\r\n"
 DAEMON = Path(__file__).parents[2] / "pbx_bridge" / "daemon.py"
 
 
-def ami_config(port):
-    return AmiConfig(host="127.0.0.1", port=port, username="pbx-bridge", connect_timeout=2, ping_interval=0.5,
-                     ping_timeout=0.5, reconnect_min=0.05, reconnect_max=0.2)
-
-
-async def until(predicate, timeout=5.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
+def wiring_ami_config(port):
+    return ami_config(port, ping_interval=0.5, ping_timeout=0.5)
 
 
 @pytest.fixture
@@ -59,7 +51,7 @@ async def test_a_failing_event_handler_costs_only_its_own_share_and_is_counted_b
     def broken(event):
         raise ValueError("bug")
 
-    client = AmiClient(ami_config(fake.port), "s3cret")
+    client = AmiClient(wiring_ami_config(fake.port), "s3cret")
     client.subscribe(["QueueCallerJoin"], broken, name="broken")
     client.subscribe(["QueueCallerJoin"], heard.append, name="healthy")
     task = asyncio.create_task(client.run())
@@ -73,7 +65,7 @@ async def test_a_failing_event_handler_costs_only_its_own_share_and_is_counted_b
 
 async def test_the_stream_carries_the_union_of_the_subscribed_events_each_to_its_own_handlers(fake):
     joins, users = [], []
-    client = AmiClient(ami_config(fake.port), "s3cret")
+    client = AmiClient(wiring_ami_config(fake.port), "s3cret")
     client.subscribe(["QueueCallerJoin"], joins.append)
     client.subscribe(["UserEvent"], users.append)
     assert client.wanted_events == {"queuecallerjoin", "userevent"}
@@ -96,7 +88,7 @@ async def test_a_failing_connect_hook_does_not_skip_the_next_or_cost_the_connect
     async def healthy(ami, gap_s):
         ran.append("healthy")
 
-    client = AmiClient(ami_config(fake.port), "s3cret")
+    client = AmiClient(wiring_ami_config(fake.port), "s3cret")
     client.on_connect(broken)
     client.on_connect(healthy)
     task = asyncio.create_task(client.run())
