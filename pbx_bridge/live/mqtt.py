@@ -16,6 +16,8 @@ Topics (prefix `pbx-bridge/<pbx>`):
   queue/<queue>    LiveState.queue_snapshot                          retained
   agent/<member>   LiveState.agent_snapshot                          retained
   alerts           {"type": "long-wait"|"repeat-caller"|"ring-twice-pause", ...}   QoS 1, not retained
+  standing/<key>   LiveState.stand: a notice shown until cleared (open threat, incident, escalation)
+                   retained; an empty retained payload clears it
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ class MqttPublisher:
         self.pending_alerts.extend(self.state.take_alerts())
         queues, self.state.dirty_queues = self.state.dirty_queues, set()
         agents, self.state.dirty_agents = self.state.dirty_agents, set()
+        standing, self.state.dirty_standing = self.state.dirty_standing, set()
         try:
             for queue in sorted(q for q in queues if q):
                 await self._publish(client, f"queue/{_topic_part(queue)}", self.state.queue_snapshot(queue), retain=True)
@@ -112,12 +115,19 @@ class MqttPublisher:
                 if interface in self.state.agents:
                     snapshot = self.state.agent_snapshot(interface)
                     await self._publish(client, f"agent/{_topic_part(snapshot['agent'])}", snapshot, retain=True)
+            for key in sorted(standing):
+                notice = self.state.standing.get(key)
+                topic = f"{self.prefix}/standing/{_topic_part(key)}"
+                # retained either way: a board that connects later sees what stands, and no longer sees what was cleared
+                await client.publish(topic, json.dumps(notice, ensure_ascii=False) if notice else b"", qos=1, retain=True)
+                self.published += 1
             while self.pending_alerts:
                 await self._publish(client, "alerts", self.pending_alerts[0], retain=False)
                 self.pending_alerts.popleft()
         except aiomqtt.MqttError:
             self.state.dirty_queues |= queues  # not sent: again after the reconnect
             self.state.dirty_agents |= agents
+            self.state.dirty_standing |= standing
             raise
 
     async def _publish(self, client: aiomqtt.Client, topic: str, payload: dict, retain: bool) -> None:

@@ -67,6 +67,9 @@ class LiveState:
         self.dirty_queues: set[str] = set()
         self.dirty_agents: set[str] = set()
         self.alerts: list[dict] = []
+        # standing notices (an open threat, an open incident, an escalation step): shown until cleared
+        self.standing: dict[str, dict] = {}
+        self.dirty_standing: set[str] = set()
         self.long_wait_alerted: set[str] = set()
         self._handlers = {
             "queuecallerjoin": self._join, "queuecallerleave": self._leave, "agentconnect": self._connect,
@@ -111,6 +114,17 @@ class LiveState:
     def on_notice(self, notice: dict) -> None:
         """Rule notices (ring-twice pauses) go out as alerts."""
         self.alerts.append({**notice, "at": self._iso(self.clock())})
+
+    def stand(self, key: str, notice: dict) -> None:
+        """A notice that stays on the board until `clear(key)`: `notice` has `type`, `title`, `text` and
+        `severity` ("info", "warning", "critical") and any fields of its own. A second `stand` of the
+        same key replaces it (a threat acknowledged, an incident's trend)."""
+        self.standing[key] = {**notice, "key": key, "at": notice.get("at") or self._iso(self.clock())}
+        self.dirty_standing.add(key)
+
+    def clear(self, key: str) -> None:
+        if self.standing.pop(key, None) is not None:
+            self.dirty_standing.add(key)
 
     def tick(self) -> None:
         """Once a second: long-wait alerts, and waits grow on the board."""
@@ -162,6 +176,7 @@ class LiveState:
     def mark_all_dirty(self) -> None:
         self.dirty_queues |= self.queues()
         self.dirty_agents |= set(self.agents)
+        self.dirty_standing |= set(self.standing)
 
     # --- event handlers ---------------------------------------------------------------------
     def _join(self, ev: Mapping) -> None:

@@ -20,6 +20,7 @@
   var queues = new Map();   // topic part -> payload
   var agents = new Map();   // topic part -> payload
   var alerts = [];          // newest first
+  var standing = new Map(); // key -> notice that stands until cleared (threat, incident, escalation)
   var status = null;        // {state, since}
   var link = "connecting";  // connecting | up | lost
   var lostSince = null;
@@ -303,7 +304,26 @@
     l.className = "link " + (ls === "live" ? "up" : "down");
   }
 
+  // --- standing notices: an open threat, incident or escalation step, until the daemon clears it ---
+  function renderStanding() {
+    var list = $("standing");
+    var keys = Array.from(standing.keys()).sort();
+    while (list.firstChild) list.removeChild(list.firstChild);
+    keys.forEach(function (k) {
+      var n = standing.get(k);
+      var li = el("li", "notice");
+      li.dataset.type = n.type || "other";
+      li.dataset.severity = n.severity || "warning";
+      li.appendChild(el("span", "atime", clock(n.at)));
+      li.appendChild(el("span", "akind", n.title || n.type || "notice"));
+      li.appendChild(el("span", "atext", n.text || ""));
+      list.appendChild(li);
+    });
+    list.hidden = !keys.length;
+  }
+
   function render() {
+    renderStanding();
     var qnodes = sortedKeys(queues).map(function (k) { return renderQueue(k, queues.get(k)); });
     place($("queues"), qnodes);
     var anodes = sortedKeys(agents).map(function (k) { return renderAgent(k, agents.get(k)); });
@@ -322,6 +342,8 @@
     }
     if (rest === "status") {
       status = data;
+    } else if (rest.indexOf("standing/") === 0) {
+      if (data) standing.set(rest.slice(9), data); else standing.delete(rest.slice(9));
     } else if (rest === "alerts") {
       if (data) addAlert(data);
     } else if (rest.indexOf("queue/") === 0) {
@@ -349,7 +371,7 @@
       link = "up";
       lastError = "";
       connectedAt = Date.now();
-      ["status", "queue/+", "agent/+", "alerts"].forEach(function (t) {
+      ["status", "queue/+", "agent/+", "alerts", "standing/+"].forEach(function (t) {
         client.subscribe(cfg.prefix + "/" + t, { qos: 1 }, function (err, granted) {
           if (err || (granted && granted.some(function (g) { return g.qos === 128; }))) {
             lastError = "subscription to " + t + " refused";

@@ -152,3 +152,35 @@ async def test_a_broker_that_stopped_answering_cannot_hold_the_daemons_stop(brok
         await cancel_and_wait(task, within=publisher_module.OFFLINE_TIMEOUT_S + 12)
     finally:
         os.kill(broker.proc.pid, signal.SIGCONT)
+
+
+async def test_a_standing_notice_stays_retained_until_cleared_also_across_a_broker_outage(broker, tmp_path):
+    state = LiveState(ZoneInfo("Asia/Shanghai"))
+    publisher = MqttPublisher(mqtt_config(tmp_path, broker.port), "pbx1", state)
+    state.stand("threat/7", {"type": "threat", "title": "Threat", "text": "desk 301", "severity": "critical"})
+    task = asyncio.create_task(publisher.run())
+    got = await collect(broker.port, "pbx-bridge/pbx1/standing/#", 1.5)
+    assert got["pbx-bridge/pbx1/standing/threat_7"][-1]["text"] == "desk 301"
+
+    broker.stop()
+    await asyncio.sleep(1.0)
+    state.clear("threat/7")  # cleared while the broker is away: cleared once it is back
+    state.stand("incident/1", {"type": "incident", "title": "Incident", "text": "AMI lost", "severity": "warning"})
+    broker.start()
+    got = await collect_raw(broker.port, "pbx-bridge/pbx1/standing/#", 2.5)
+    assert got.get("pbx-bridge/pbx1/standing/threat_7", [b""])[-1] == b""
+    assert json.loads(got["pbx-bridge/pbx1/standing/incident_1"][-1])["text"] == "AMI lost"
+    await cancel_and_wait(task)
+
+
+async def collect_raw(port, topic, seconds):
+    got = {}
+    async with aiomqtt.Client("127.0.0.1", port) as client:
+        await client.subscribe(topic, qos=1)
+        try:
+            async with asyncio.timeout(seconds):
+                async for message in client.messages:
+                    got.setdefault(str(message.topic), []).append(bytes(message.payload))
+        except TimeoutError:
+            pass
+    return got
