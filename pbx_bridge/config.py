@@ -30,6 +30,7 @@ from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.ring import RingConfig
 from pbx_bridge.settings import SecretFileError, Strict, ZoneName, read_secret_file
 from pbx_bridge.store.settings import StoreConfig
+from pbx_bridge.threats.settings import ThreatsConfig
 from pbx_bridge.voicemail.settings import VoicemailConfig
 from pbx_bridge.yaml_errors import format_validation_error, node_line, read_yaml
 
@@ -60,6 +61,7 @@ class Config(Strict):
     wallboard: WallboardConfig
     reconcile: ReconcileConfig
     nuisance: NuisanceConfig = NuisanceConfig()
+    threats: ThreatsConfig = ThreatsConfig()
     logging: LoggingConfig
 
     @property

@@ -36,6 +36,7 @@ FEATURES = (
     "agents",
     "nuisance",
     "callbacks",
+    "threats",  # rules §6: the agent's *8
     "reports",  # the scheduler
     "reconcile",  # queue_log
 )

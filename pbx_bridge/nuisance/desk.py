@@ -53,6 +53,10 @@ class NuisanceDesk:
         self.screened_calls = 0
         self.warnings = 0
 
+    def recording_path(self, call_uniqueid: str) -> str:
+        """Where Asterisk records a warned call, started at its first warning (rules §6: evidence)."""
+        return f"{self.cfg.recording_dir}/nuisance-{self.pbx}-{call_uniqueid}.{self.cfg.recording_format}"
+
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), timezone.utc)
 
@@ -139,7 +143,7 @@ class NuisanceDesk:
     # -- the agent's warning ------------------------------------------------------------------
 
     async def warn(self, call_uniqueid: str, number: PhoneNumber | None, caller_channel: ChannelName,
-                   agent_channel: str) -> WarningRecord:
+                   agent_channel: str, recording: str = "") -> WarningRecord:
         """Record one warning; its `seq` says which warning of the call it is (1, 2, ...)."""
         async with self._lock:
             seq = self._per_call.get(call_uniqueid)
@@ -158,7 +162,7 @@ class NuisanceDesk:
             record = WarningRecord(
                 pbx=self.pbx, call_uniqueid=call_uniqueid, seq=seq, number=normalise(number) or "",
                 warned_at=self.now(), agent=self.name_of(endpoint) or endpoint, endpoint=endpoint,
-                agent_channel=agent_channel, caller_channel=caller_channel)
+                agent_channel=agent_channel, caller_channel=caller_channel, recording=recording)
             self.sink(record)
             self.warnings += 1
             self._local[(record.pbx, record.call_uniqueid, record.seq)] = record

@@ -65,6 +65,7 @@ class WarningRecord:
     endpoint: str
     agent_channel: str
     caller_channel: str
+    recording: str = ""  # the warned call's recording, as Asterisk names it (the same for every warning of a call)
 
 
 @dataclass

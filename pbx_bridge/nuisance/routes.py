@@ -12,6 +12,8 @@ link is reconnecting) and no extra manager rights, and its result is known befor
 
 from __future__ import annotations
 
+import re
+
 import structlog
 
 from pbx_bridge.agi.quoting import agi_command, agi_exec
@@ -26,6 +28,8 @@ WARNINGS_TO_END_CALL = 2  # rules §6: "hangs up after the second warning"
 NOTICE_CONTEXT = "pbx-bridge-nuisance-notice"
 BEEP = "beep"  # first warning: the agent alone hears that it was recorded
 WRONG = "beeperr"  # *7 outside a queued call: nothing to record
+EVIDENCE, EVIDENCE_START = "PBXB_EVIDENCE", "PBXB_EVIDENCE_START"  # the call's recording (see the dialplan)
+_UNIQUEID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def screen(desk: NuisanceDesk) -> Route:
@@ -68,7 +72,15 @@ def nuisance_warn(desk: NuisanceDesk) -> Route:
             await session.command(agi_command("STREAM FILE", DialplanName(WRONG), ""))
             return
         with structlog.contextvars.bound_contextvars(uniqueid=call_uid):
-            record = await desk.warn(call_uid, number, caller_channel, agent_channel)
+            # The evidence: the call is recorded from its first warning (MixMonitor, started by the
+            # dialplan from PBXB_EVIDENCE_START); a recording the call has already (an earlier *7, a
+            # threat's *8) is linked instead of a second one.
+            recording = (await _variable(session, EVIDENCE)).strip()[:400]
+            if not recording and _UNIQUEID.fullmatch(call_uid):
+                recording = desk.recording_path(call_uid)
+                await session.command(agi_command("SET VARIABLE", DialplanName(EVIDENCE), recording))
+                await session.command(agi_command("SET VARIABLE", DialplanName(EVIDENCE_START), recording))
+            record = await desk.warn(call_uid, number, caller_channel, agent_channel, recording)
             log.info("nuisance_warning_recorded", number=record.number, agent=record.agent, seq=record.seq,
                      endpoint=record.endpoint)
             await session.command(agi_command("STREAM FILE", DialplanName(BEEP), ""))

@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from pbx_bridge.settings import Strict
 
@@ -45,6 +45,15 @@ def format_duration(delta: timedelta) -> str:
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
+# A directory as Asterisk sees it, written into MixMonitor's file name: nothing that ends the argument.
+_DIRECTORY = re.compile(r"/[A-Za-z0-9_./-]{0,200}")
+
+
+def _directory(value: str) -> str:
+    if not _DIRECTORY.fullmatch(value) or "/../" in f"{value}/":
+        raise ValueError(f"{value!r}: an absolute directory of letters, digits, _ . - /")
+    return value.rstrip("/") or "/"
+
 
 class NuisanceConfig(Strict):
     warnings_to_screen: int = Field(default=2, ge=0, le=100,
@@ -52,5 +61,9 @@ class NuisanceConfig(Strict):
     window: Duration = Field(default=timedelta(days=30), description="the warnings counted are at most this far apart")
     screen_for: Duration = Field(default=timedelta(days=7), description="a screen lasts this long from the last warning")
     file: Path | None = Field(default=None, description="the admins' YAML list (screen: / never_screen:), optional")
+    recording_dir: Annotated[str, AfterValidator(_directory)] = Field(
+        default="/var/spool/asterisk/monitor/pbx-bridge-evidence",
+        description="where a warned call is recorded from its first warning (as Asterisk sees it); kept")
+    recording_format: str = Field(default="wav", pattern=r"^[a-z0-9]{1,8}$")
     refresh_interval: float = Field(default=5, gt=0, le=300,
                                     description="seconds between reads of the store (changes made by the CLI)")

@@ -201,6 +201,8 @@ nuisance_warnings = Table(
     Column("endpoint", String(160), nullable=False),
     Column("agent_channel", String(160), nullable=False),
     Column("caller_channel", String(160), nullable=False),
+    # the warned call's recording as Asterisk names it (nuisance/migrations/nuisance_0001); "" if none
+    Column("recording", String(400), nullable=False, server_default=""),
     Index("ix_nuisance_warnings_number", "number"),
     Index("ix_nuisance_warnings_warned_at", "warned_at"),
 )

@@ -125,6 +125,9 @@ async def daemon(tmp_path):
         "reconcile": {"queue_log": str(tmp_path / "queue_log"), "state_dir": str(tmp_path / "state")},
         "voicemail": {"enabled": True, "rota": str(rota), "spool_dir": str(tmp_path / "vm")},
         "agents": {"enabled": True}, "mqtt": {"enabled": True}, "wallboard": {"enabled": True, "port": 0},
+        "threats": {"enabled": True, "companies": {"jingan": {
+            "lead": {"name": "组长", "endpoint": "PJSIP/lead401"},
+            "manager": {"name": "经理", "endpoint": "13900000402"}}}},
     }, allow_unicode=True))
     upgrade(url)
     built = Daemon(load_config(str(config), env={}), "s3cret")
@@ -135,12 +138,12 @@ async def daemon(tmp_path):
 async def test_every_room_wires_its_tasks_routes_and_health_through_the_core(daemon):
     assert set(daemon.core.tasks) == {
         "ami", "store-writer", "fastagi", "call-sweeper", "watchdog", "mqtt", "wallboard", "queue-log", "callbacks",
-        "voicemail-duty", "rota-watch", "nuisance", "reports", "ring-twice"}
+        "voicemail-duty", "rota-watch", "nuisance", "reports", "ring-twice", "threats"}
     assert set(daemon.agi.routes) == {"ring_twice", "voicemail", "voicemail_login", "screen", "nuisance_warn",
                                       "callback_request", "agent_login", "agent_logout", "agent_pause",
-                                      "agent_resume"}
+                                      "agent_resume", "threat_mark", "threat_notice"}
     assert set(daemon.health()) == {"ami", "tracker", "store", "agi", "ring_twice", "agents", "pins", "mqtt",
-                                    "reports", "wallboard", "queue_log", "nuisance", "callbacks"}
+                                    "reports", "wallboard", "queue_log", "nuisance", "callbacks", "threats"}
     assert set(daemon.core.handles) == set(FEATURES)
 
 
