@@ -21,7 +21,7 @@ def enabled(cfg) -> bool:  # noqa: ANN001 - a Config
 
 def wire(core: Core) -> ThreatDesk:
     cfg = core.cfg
-    desk = ThreatDesk(cfg.threats, cfg.pbx, core.record, core.send_action, core.live, two_rings_s(cfg.ring),
+    desk = ThreatDesk(cfg.threats, cfg.pbx, core.writer.put, core.send_action, core.live, two_rings_s(cfg.ring),
                       engine=core.engine)
 
     def call_of(uniqueid: str) -> routes.CallInfo | None:
