@@ -123,7 +123,7 @@ def nuisance_warnings(config_path: str, number: str | None, first, last, fmt: st
         rows = store.warning_rows(engine, _number(number) if number else None, start, end)
     finally:
         engine.dispose()
-    fields = ("warned_at", "number", "agent", "endpoint", "call_uniqueid", "seq", "pbx")
+    fields = ("warned_at", "number", "agent", "endpoint", "call_uniqueid", "seq", "recording", "pbx")
     if fmt == "table":
         click.echo(f"{'time (' + cfg.timezone + ')':<22} {'number':<16} {'agent':<16} {'call':<22} warning")
         for r in rows:

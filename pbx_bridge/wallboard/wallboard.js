@@ -240,6 +240,14 @@
       case "ring-twice-pause":
         return ["Paused · 两次未接", (a.agent || a.interface) + " missed " + a.misses + " calls, paused" +
           (a.reason ? " (" + a.reason + ")" : "")];
+      case "threat":
+        return ["Threat · 恐吓电话", "desk " + a.desk + " (" + a.agent + "), caller " + (a.number || "unknown") +
+          (a.lead ? "; calling lead " + a.lead : "; no lead to call")];
+      case "threat-manager":
+        return ["Threat · 恐吓电话", "desk " + a.desk + ": no acknowledgement, calling manager " + a.manager +
+          " (" + a.why + ")"];
+      case "threat-acknowledged":
+        return ["Threat · 已确认", "desk " + a.desk + ": acknowledged by " + a.by + " (" + a.via + ")"];
       default:
         return [a.type || "alert", JSON.stringify(a)];
     }

@@ -161,3 +161,20 @@ async def test_the_view_survives_a_store_it_cannot_read(desk, sqlite_url, tmp_pa
         await desk.refresh()
     assert any(e["event"] == "nuisance_refresh_failed" for e in logs)
     assert desk.check("13911112222") is not None and desk.health()["refresh_failures"] == 1
+
+
+async def test_the_first_warning_records_the_call_as_evidence_and_every_warning_links_that_recording(desk, sqlite_url):
+    path = "/var/spool/asterisk/monitor/pbx-bridge-evidence/nuisance-pbx1-1795471128.1.wav"
+    first = await agi(desk, "nuisance_warn", channel=AGENT, replies=call_vars())
+    assert f'SET VARIABLE PBXB_EVIDENCE_START "{path}"' in first, "the dialplan starts MixMonitor on this path"
+    assert f'SET VARIABLE PBXB_EVIDENCE "{path}"' in first, "kept on the channel for the next code"
+    second = await agi(desk, "nuisance_warn", channel=AGENT,
+                       replies={**call_vars(), "GET VARIABLE PBXB_EVIDENCE": f"200 result=1 ({path})"})
+    assert not any(c.startswith("SET VARIABLE PBXB_EVIDENCE") for c in second), "one recording per call"
+    assert [(r.seq, r.recording) for r in desk.records] == [(1, path), (2, path)]
+    writer = StoreWriter(desk.engine, kinds=record_kinds())
+    for record in desk.records:
+        writer.put(record)
+    await writer.flush()
+    rows = store.warning_rows(sync_engine(sqlite_url), "13911112222", None, None)
+    assert [r["recording"] for r in rows] == [path, path], "linked from nuisance_warnings"
