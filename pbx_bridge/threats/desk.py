@@ -18,23 +18,24 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pbx_bridge.backoff import wait_event
 from pbx_bridge.numbers import ChannelName, DialplanName, InvalidValue, PhoneNumber, caller_id
-from pbx_bridge.threats.model import (ACKNOWLEDGED, TELLING_MANAGER, UNACKNOWLEDGED, AckRecord, ContactRecord,
-                                      ThreatRecord)
+from pbx_bridge.threats.model import (ACKNOWLEDGED, TELLING_LEAD, TELLING_MANAGER, UNACKNOWLEDGED, AckRecord,
+                                      ContactRecord, ThreatRecord)
 from pbx_bridge.threats.settings import Company, Person, ThreatsConfig
-from pbx_bridge.threats.tables import threat_acks
+from pbx_bridge.threats.tables import threat_acks, threat_contacts, threats
 
 log = structlog.get_logger(__name__)
 
 SendAction = Callable[[dict, float], Awaitable[object]]
 # OriginateResponse Reason (Asterisk's AST_CONTROL_*): 4 answered, 5 busy, 3 rang out, 1 hung up,
 # 8 congestion, 0 the channel could not be made at all (no such endpoint, not registered).
+RESUME_WITHIN = timedelta(hours=24)  # an older threat left open by a restart is the CLI's to close
 _RESULTS = {"4": "answered", "5": "busy", "3": "no-answer", "1": "no-answer", "8": "failed", "0": "failed"}
 
 
@@ -173,9 +174,46 @@ class ThreatDesk:
         for threat_id, by, via in rows:
             self.acknowledge(threat_id, by, via, write=False)
 
+    async def resume(self) -> int:
+        """After a restart: threats still being told about (no acknowledgement, marked within
+        RESUME_WITHIN) are shown and told about again, from where they were (lead, or manager)."""
+        t, a = threats.c, threat_acks.c
+        since = self.now() - RESUME_WITHIN
+        query = (select(threats).select_from(threats.outerjoin(threat_acks, (a.pbx == t.pbx)
+                                                                & (a.threat_id == t.threat_id)))
+                 .where(t.pbx == self.pbx, t.status.in_((TELLING_LEAD, TELLING_MANAGER)), a.threat_id.is_(None),
+                        t.marked_at >= (since.replace(tzinfo=None) if self.engine.dialect.name == "sqlite" else since)))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        resumed = 0
+        for row in rows:
+            if row["threat_id"] in self.open:
+                continue
+            record = ThreatRecord(**{k: (utc(v) if isinstance(v, datetime) else v) for k, v in row.items()})
+            company = self.cfg.companies.get(record.company)
+            age = (self.now() - record.marked_at).total_seconds()
+            threat = self.open[record.threat_id] = OpenThreat(record, company, self.clock() - age)
+            async with self.engine.connect() as conn:
+                seq = (await conn.execute(select(func.max(threat_contacts.c.seq)).where(
+                    threat_contacts.c.pbx == self.pbx, threat_contacts.c.threat_id == record.threat_id))).scalar()
+            threat.seq = seq or 0
+            log.warning("threat_resumed", threat=record.threat_id, status=record.status, age_s=round(age))
+            self._stand(threat)
+            if company is not None:
+                threat.task = self._spawn(self._escalate(threat), f"threat-{record.threat_id}")
+            resumed += 1
+        return resumed
+
     async def run(self) -> None:
+        resumed = self.engine is None
         try:
             while True:
+                if not resumed:
+                    try:
+                        await self.resume()
+                        resumed = True
+                    except Exception as exc:  # noqa: BLE001 - the store is away: tried again at the next poll
+                        log.warning("threat_resume_failed", error=repr(exc)[:300])
                 await asyncio.sleep(self.cfg.poll_interval)
                 try:
                     await self.poll_acks()
@@ -191,7 +229,7 @@ class ThreatDesk:
         record, company = threat.record, threat.company
         timeout_s = self.cfg.ack_timeout.total_seconds()
         with structlog.contextvars.bound_contextvars(threat=record.threat_id):
-            while not threat.acked.is_set():
+            while not threat.acked.is_set() and record.status != TELLING_MANAGER:
                 result = await self._ring(threat, "lead", company.lead)
                 if result == "failed":
                     record.why_manager = f"the lead's phone {company.lead.endpoint} could not be called"
@@ -201,14 +239,15 @@ class ThreatDesk:
                     break
             if threat.acked.is_set():
                 return
-            record.why_manager = record.why_manager or f"nobody acknowledged within {_minutes(timeout_s)}"
-            record.status = TELLING_MANAGER
-            self.counts["manager_called"] += 1
-            self.sink(record)
-            log.warning("threat_manager_called", manager=company.manager.name, why=record.why_manager)
-            self.live.on_notice({"type": "threat-manager", "threat": record.threat_id, "desk": record.endpoint,
-                                 "manager": company.manager.name, "why": record.why_manager})
-            self._stand(threat)
+            if record.status != TELLING_MANAGER:
+                record.why_manager = record.why_manager or f"nobody acknowledged within {_minutes(timeout_s)}"
+                record.status = TELLING_MANAGER
+                self.counts["manager_called"] += 1
+                self.sink(record)
+                log.warning("threat_manager_called", manager=company.manager.name, why=record.why_manager)
+                self.live.on_notice({"type": "threat-manager", "threat": record.threat_id, "desk": record.endpoint,
+                                     "manager": company.manager.name, "why": record.why_manager})
+                self._stand(threat)
             for _ in range(self.cfg.manager_attempts):
                 await self._ring(threat, "manager", company.manager)
                 if await wait_event(threat.acked, self.cfg.ring_again_after.total_seconds()):

@@ -5,12 +5,13 @@ import asyncio
 import csv
 import io
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from click.testing import CliRunner
+from structlog.testing import capture_logs
 
 from pbx_bridge.cli import cli
 from pbx_bridge.record_kinds import record_kinds
@@ -18,7 +19,7 @@ from pbx_bridge.store.engine import async_engine, sync_engine
 from pbx_bridge.store.migrate import upgrade
 from pbx_bridge.store.schema import metadata
 from pbx_bridge.store.writer import StoreWriter
-from pbx_bridge.threats.model import ContactRecord, ThreatRecord
+from pbx_bridge.threats.model import AckRecord, ContactRecord, ThreatRecord
 from tests.unit.test_threats import Ami, Live, threats_cfg
 from pbx_bridge.threats.desk import ThreatDesk
 
@@ -124,3 +125,34 @@ def test_the_migration_makes_the_tables_the_code_uses(sqlite_url):
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     engine.dispose()
     assert [d for d in diff if "threat" in repr(d) or "recording" in repr(d)] == []
+
+
+async def test_a_restarted_daemon_takes_up_the_threats_still_being_told_about(sqlite_url):
+    now = datetime.now(timezone.utc)
+    await write(sqlite_url, [
+        threat("1.1", marked_at=now - timedelta(minutes=20), status="telling-manager",
+               why_manager="nobody acknowledged within 15 min"),
+        ContactRecord("pbx1", "1.1", 3, now, "lead", "组长王", "PJSIP/lead401", "call", "answered"),
+        threat("1.2", marked_at=now - timedelta(minutes=1)),
+        threat("1.3", marked_at=now - timedelta(minutes=2)), AckRecord("pbx1", "1.3", now, "组长王", "phone"),
+        threat("1.4", marked_at=now - timedelta(days=2)),
+        threat("1.5", marked_at=now, pbx="pbx2"),
+    ])
+    ami, records = Ami(), []
+    engine = async_engine(sqlite_url)
+    desk = ThreatDesk(threats_cfg(ack_timeout="15m", ring_again_after="2m"), "pbx1", records.append, ami, Live(), 6.0,
+                      engine=engine)
+    with capture_logs() as logs:
+        assert await desk.resume() == 2
+        await asyncio.sleep(0.05)
+    assert sorted(desk.open) == ["1.1", "1.2"], "not the acknowledged one, nor another PBX's, nor one days old"
+    assert sorted(ami.rung()) == ["Local/13900000402@pbx-bridge-callback/n", "PJSIP/lead401"], \
+        "each from where it was: 1.1 the manager, 1.2 the lead"
+    assert {"threat-1.1", "threat-1.2"} == set(desk.live.standing)
+    assert "manager 经理李 called" in desk.live.standing["threat-1.1"]["text"]
+    assert [c.seq for c in records if isinstance(c, ContactRecord) and c.threat_id == "1.1"] == [4], "numbering goes on"
+    assert sum(e["event"] == "threat_resumed" for e in logs) == 2
+    for task in list(desk.tasks):
+        task.cancel()
+    await asyncio.gather(*desk.tasks, return_exceptions=True)
+    await engine.dispose()
