@@ -68,9 +68,11 @@ class OpenThreat:
 
 class ThreatDesk:
     def __init__(self, cfg: ThreatsConfig, pbx: str, sink: Callable[[object], None], send_action: SendAction,
-                 live, ring_timeout_s: float, engine=None, clock: Callable[[], float] = time.time) -> None:
+                 live, ring_timeout_s: float, engine=None, clock: Callable[[], float] = time.time,
+                 tz=timezone.utc) -> None:
         self.cfg, self.pbx, self.sink, self.send_action = cfg, pbx, sink, send_action
         self.live, self.ring_timeout_s, self.engine, self.clock = live, ring_timeout_s, engine, clock
+        self.tz = tz  # the standing notice says the time as the room reads its clock
         self.open: dict[str, OpenThreat] = {}
         self.tasks: set[asyncio.Task] = set()
         self.counts = {"marked": 0, "acknowledged": 0, "manager_called": 0, "unacknowledged": 0}
@@ -129,8 +131,8 @@ class ThreatDesk:
 
     def _stand(self, threat: OpenThreat) -> None:
         r = threat.record
-        local = r.marked_at.strftime("%H:%M:%S")
-        text = f"desk {r.endpoint}, agent {r.agent}, caller {r.number or 'unknown'}, at {local} UTC"
+        local = r.marked_at.astimezone(self.tz).strftime("%H:%M:%S")
+        text = f"desk {r.endpoint}, agent {r.agent}, caller {r.number or 'unknown'}, at {local}"
         if r.status == TELLING_MANAGER:
             text += f"; lead {r.lead} did not acknowledge: manager {r.manager} called ({r.why_manager})"
         elif r.status == UNACKNOWLEDGED:

@@ -22,7 +22,7 @@ def enabled(cfg) -> bool:  # noqa: ANN001 - a Config
 def wire(core: Core) -> ThreatDesk:
     cfg = core.cfg
     desk = ThreatDesk(cfg.threats, cfg.pbx, core.writer.put, core.send_action, core.live, two_rings_s(cfg.ring),
-                      engine=core.engine)
+                      engine=core.engine, tz=cfg.tz)
 
     def call_of(uniqueid: str) -> routes.CallInfo | None:
         call = core.tracker.active.get(uniqueid)
