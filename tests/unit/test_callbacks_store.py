@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from pbx_bridge.callbacks import model, store
 from pbx_bridge.store.engine import async_engine, sync_engine
-from pbx_bridge.store.migrate import upgrade
+from pbx_bridge.rooms import upgrade
 from pbx_bridge.store.schema import callback_requests
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -12,9 +12,8 @@ from click.testing import CliRunner
 from pbx_bridge.cli import cli
 from pbx_bridge.nuisance.model import WarningRecord
 from pbx_bridge.store.engine import async_engine, sync_engine
-from pbx_bridge.store.migrate import upgrade
+from pbx_bridge.rooms import record_kinds, upgrade
 from pbx_bridge.store.schema import metadata
-from pbx_bridge.record_kinds import record_kinds
 from pbx_bridge.store.writer import StoreWriter
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table
 from sqlalchemy.dialects import sqlite
 
 from pbx_bridge.calls.records import CallRecord, OfferRecord
-from pbx_bridge.record_kinds import record_kinds
+from pbx_bridge.rooms import record_kinds
 from pbx_bridge.store.engine import async_engine
 from pbx_bridge.store.registry import RecordKinds, UnregisteredRecord, key_columns
 from pbx_bridge.store.schema import calls, nuisance_warnings, offers, outbound_calls
