@@ -17,8 +17,11 @@ import importlib
 from importlib.resources import files
 from types import ModuleType
 
+from sqlalchemy import MetaData
+
 from pbx_bridge.store import migrate
 from pbx_bridge.store.registry import RecordKinds
+from pbx_bridge.store.schema import metadata
 
 # The feature rooms, wired in this order. The order is the order each event, record and AMI login
 # reaches them; a room that uses another's shared part (core.live, core.outbound, core.rota) comes
@@ -55,6 +58,14 @@ def migration_locations() -> list[str]:
     """Every room's Alembic version folder (`pbx_bridge.<room>:migrations`), in the rooms' order."""
     return [f"pbx_bridge.{room}:migrations" for room in ROOMS
             if files(f"pbx_bridge.{room}").joinpath("migrations").is_dir()]
+
+
+def tables() -> MetaData:
+    """The store's metadata holding every room's tables (`<room>/tables.py`, each imported here)."""
+    for room in ROOMS:
+        if files(f"pbx_bridge.{room}").joinpath("tables.py").is_file():
+            importlib.import_module(f"pbx_bridge.{room}.tables")
+    return metadata
 
 
 def upgrade(url: str) -> None:

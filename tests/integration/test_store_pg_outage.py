@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from pbx_bridge.store.engine import async_engine, sync_engine
 from pbx_bridge.rooms import record_kinds, upgrade
-from pbx_bridge.store.schema import calls, offers
+from pbx_bridge.calls.tables import calls, offers
 from pbx_bridge.store.writer import StoreWriter
 from tests.conftest import make_call, make_offer
 

@@ -15,7 +15,7 @@ from pbx_bridge.reconcile.reconciler import Reconciler
 from pbx_bridge.ring import RingConfig
 from pbx_bridge.store.engine import async_engine, sync_engine
 from pbx_bridge.rooms import record_kinds, upgrade
-from pbx_bridge.store.schema import calls
+from pbx_bridge.calls.tables import calls
 from pbx_bridge.store.writer import StoreWriter
 from tests.support import queue_log
 
