@@ -10,7 +10,7 @@ them to the core through the calls below. Nothing here names a feature; the daem
   once the calls that ended meanwhile are closed.
 - `add_route(name, route)`: a FastAGI script name (refused twice).
 - `add_task(name, factory)`: a task for the life of the daemon (life.py); `add_listener(server)`:
-  a port bound before anything starts.
+  a port bound before anything starts; `every(name, interval_s, fn)`: a timed job (below).
 - `add_health(name, fn)`: one key of `health()`.
 - `on_record(handler)`: each record of the tracker (and of any feature that calls `record`) goes to
   the store writer first, then to every handler in the order they were added.
@@ -21,6 +21,8 @@ them to the core through the calls below. Nothing here names a feature; the daem
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Coroutine, Iterable
 
@@ -59,6 +61,7 @@ class Core:
     _records: list[Callable[[Any], None]] = field(default_factory=list)
     _reloads: list[Callable[[], None]] = field(default_factory=list)
     _gaps: list[Callable[[], None]] = field(default_factory=list)
+    _jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, cfg: Config, secret: str, kinds: RecordKinds) -> Core:
@@ -96,6 +99,30 @@ class Core:
             raise ValueError(f"the task {name!r} is added twice")
         self.tasks[name] = factory
 
+    def every(self, name: str, interval_s: float, fn: Callable[[], Any]) -> None:
+        """A timed job: wait `interval_s`, run `fn()` (sync, or async and awaited), again, for the life
+        of the daemon, as the task `name`. A run that raises is logged with its traceback and counted
+        (`health()["jobs"]`), and the job goes on: one bad run must not end the daemon, nor be silent."""
+        counts: dict[str, Any] = {"runs": 0, "failures": 0, "last_error": None}
+
+        async def job() -> None:
+            while True:
+                await asyncio.sleep(interval_s)
+                counts["runs"] += 1
+                try:
+                    result = fn()
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception as exc:  # CancelledError is not an Exception: it ends the job
+                    counts["failures"] += 1
+                    counts["last_error"] = repr(exc)
+                    log.exception("timed_job_failed", job=name, failures=counts["failures"])
+
+        self.add_task(name, job)  # refuses a name twice
+        if not self._jobs:
+            self.add_health("jobs", self.jobs_health)
+        self._jobs[name] = counts
+
     def add_listener(self, server: Any) -> None:
         self.listeners.append(server)
 
@@ -122,6 +149,9 @@ class Core:
 
     def health(self) -> dict:
         return {name: fn() for name, fn in self.healths.items()}
+
+    def jobs_health(self) -> dict:
+        return {name: dict(counts) for name, counts in self._jobs.items()}
 
     def reload(self) -> None:
         """SIGHUP: read the admins' files again (each keeps its old version on an error)."""

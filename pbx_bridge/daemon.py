@@ -30,7 +30,7 @@ class Daemon:
         self.core = core = Core.build(cfg, secret, rooms.record_kinds())
         self.engine, self.writer, self.tracker, self.ami, self.agi = (
             core.engine, core.writer, core.tracker, core.ami, core.agi)
-        core.add_task("call-sweeper", self._sweeper)
+        core.every("call-sweeper", cfg.tracking.sweep_interval, self.tracker.sweep)
         core.add_task("watchdog", self._watchdog)
         for room in rooms.ROOMS:  # may raise RotaError, ScreeningFileError or SpoolError: exit 2
             feature = rooms.wiring(room)
@@ -40,11 +40,6 @@ class Daemon:
 
     def health(self) -> dict:
         return self.core.health()
-
-    async def _sweeper(self) -> None:
-        while True:
-            await asyncio.sleep(self.cfg.tracking.sweep_interval)
-            self.tracker.sweep()
 
     async def _watchdog(self) -> None:
         interval = sdnotify.watchdog_interval() or 15.0

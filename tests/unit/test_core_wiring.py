@@ -139,7 +139,7 @@ async def test_every_room_wires_its_tasks_routes_and_health_through_the_core(dae
                                       "callback_request", "agent_login", "agent_logout", "agent_pause",
                                       "agent_resume"}
     assert set(daemon.health()) == {"ami", "tracker", "store", "agi", "ring_twice", "agents", "pins", "mqtt",
-                                    "reports", "wallboard", "queue_log", "nuisance", "callbacks"}
+                                    "reports", "wallboard", "queue_log", "nuisance", "callbacks", "jobs"}
     assert set(daemon.core.handles) == set(ROOMS)
 
 
