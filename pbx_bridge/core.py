@@ -30,7 +30,6 @@ import structlog
 
 from pbx_bridge.agi.server import FastAgiServer, Route
 from pbx_bridge.ami.client import AmiClient, AmiError
-from pbx_bridge.calls.records import CallRecord
 from pbx_bridge.calls.tracker import TRACKER_EVENTS, CallTracker
 from pbx_bridge.config import Config
 from pbx_bridge.store.engine import async_engine
@@ -140,7 +139,7 @@ class Core:
     # --- what the core does with them --------------------------------------------------------
     def record(self, record: Any) -> None:
         # a call's latency to its stored row is measured from the event that finished it
-        self.writer.put(record, self.tracker.event_ts if isinstance(record, CallRecord) else None)
+        self.writer.put(record, self.tracker.latency_from(record))
         for handler in self._records:
             handler(record)
 
@@ -163,7 +162,7 @@ class Core:
         if gap_s is None:
             return
         closed = 0
-        if self.tracker.active:
+        if self.tracker.in_queue:
             # Calls that ended while we were away (or died with an Asterisk restart) will send no
             # more events: ask Asterisk which channels still exist and close the rest now.
             try:
@@ -173,7 +172,7 @@ class Core:
             else:
                 items = listing if isinstance(listing, list) else []
                 closed = self.tracker.close_missing({m.get("Uniqueid") for m in items if m.get("Uniqueid")})
-        log.warning("ami_gap", gap_s=round(gap_s, 1), calls_in_queue=len(self.tracker.active),
+        log.warning("ami_gap", gap_s=round(gap_s, 1), calls_in_queue=self.tracker.in_queue,
                     calls_closed_as_incomplete=closed)
         for fn in self._gaps:
             fn()

@@ -103,8 +103,7 @@ class MqttPublisher:
 
     async def _flush(self, client: aiomqtt.Client) -> None:
         self.pending_alerts.extend(self.state.take_alerts())
-        queues, self.state.dirty_queues = self.state.dirty_queues, set()
-        agents, self.state.dirty_agents = self.state.dirty_agents, set()
+        queues, agents = self.state.take_dirty()
         try:
             for queue in sorted(q for q in queues if q):
                 await self._publish(client, f"queue/{_topic_part(queue)}", self.state.queue_snapshot(queue), retain=True)
@@ -116,8 +115,7 @@ class MqttPublisher:
                 await self._publish(client, "alerts", self.pending_alerts[0], retain=False)
                 self.pending_alerts.popleft()
         except aiomqtt.MqttError:
-            self.state.dirty_queues |= queues  # not sent: again after the reconnect
-            self.state.dirty_agents |= agents
+            self.state.put_back_dirty(queues, agents)  # not sent: again after the reconnect
             raise
 
     async def _publish(self, client: aiomqtt.Client, topic: str, payload: dict, retain: bool) -> None:

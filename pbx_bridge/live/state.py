@@ -159,6 +159,17 @@ class LiveState:
         alerts, self.alerts = self.alerts, []
         return alerts
 
+    def take_dirty(self) -> tuple[set[str], set[str]]:
+        """The queues and agents changed since the last take (to publish), leaving none marked."""
+        queues, agents = self.dirty_queues, self.dirty_agents
+        self.dirty_queues, self.dirty_agents = set(), set()
+        return queues, agents
+
+    def put_back_dirty(self, queues: set[str], agents: set[str]) -> None:
+        """Taken but not published (the broker went away): marked again, for after the reconnect."""
+        self.dirty_queues |= queues
+        self.dirty_agents |= agents
+
     def mark_all_dirty(self) -> None:
         self.dirty_queues |= self.queues()
         self.dirty_agents |= set(self.agents)
