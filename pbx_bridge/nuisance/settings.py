@@ -67,3 +67,7 @@ class NuisanceConfig(Strict):
     recording_format: str = Field(default="wav", pattern=r"^[a-z0-9]{1,8}$")
     refresh_interval: float = Field(default=5, gt=0, le=300,
                                     description="seconds between reads of the store (changes made by the CLI)")
+
+
+# this room's sections of the configuration, by key (config.py assembles every room's)
+SECTIONS = {"nuisance": NuisanceConfig}

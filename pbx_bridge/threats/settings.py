@@ -132,3 +132,7 @@ class ThreatsConfig(Strict):
         if self.default_company is not None:
             return self.default_company
         return next(iter(self.companies)) if len(self.companies) == 1 else None
+
+
+# this room's sections of the configuration, by key (config.py assembles every room's)
+SECTIONS = {"threats": ThreatsConfig}

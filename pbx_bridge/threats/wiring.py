@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pbx_bridge.ring import two_rings_s
-from pbx_bridge.threats import routes
+from pbx_bridge.store.registry import RecordKinds
+from pbx_bridge.threats import model, routes
 from pbx_bridge.threats.desk import ThreatDesk
 
 if TYPE_CHECKING:
@@ -36,3 +37,7 @@ def wire(core: Core) -> ThreatDesk:
     core.add_task("threats", desk.run)
     core.add_health("threats", desk.health)
     return desk
+
+
+def register_records(kinds: RecordKinds) -> None:
+    model.register_records(kinds)

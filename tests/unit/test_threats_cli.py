@@ -14,10 +14,8 @@ from click.testing import CliRunner
 from structlog.testing import capture_logs
 
 from pbx_bridge.cli import cli
-from pbx_bridge.record_kinds import record_kinds
+from pbx_bridge.rooms import record_kinds, tables, upgrade
 from pbx_bridge.store.engine import async_engine, sync_engine
-from pbx_bridge.store.migrate import upgrade
-from pbx_bridge.store.schema import metadata
 from pbx_bridge.store.writer import StoreWriter
 from pbx_bridge.threats.model import AckRecord, ContactRecord, ThreatRecord
 from tests.unit.test_threats import Ami, Live, threats_cfg
@@ -122,7 +120,7 @@ def test_the_migration_makes_the_tables_the_code_uses(sqlite_url):
     upgrade(sqlite_url)
     engine = sync_engine(sqlite_url)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), tables())
     engine.dispose()
     assert [d for d in diff if "threat" in repr(d) or "recording" in repr(d)] == []
 
