@@ -174,6 +174,13 @@ class CallTracker:
         call = self.active.get(uniqueid)
         return None if call is None else call.joined_ts
 
+    def call_of(self, uniqueid: str) -> tuple[str, str, bool] | None:
+        """(queue, caller name, answered by an agent?) of a call the tracker holds; None if unknown."""
+        call = self.active.get(uniqueid)
+        if call is None:
+            return None
+        return call.record.queue, call.record.caller_name or "", call.connected_ts is not None
+
     def numbers_in_queue(self) -> set[str]:
         return {call.record.number for call in self.active.values()} - {None}
 

@@ -26,10 +26,8 @@ def wire(core: Core) -> ThreatDesk:
                       engine=core.engine, tz=cfg.tz)
 
     def call_of(uniqueid: str) -> routes.CallInfo | None:
-        call = core.tracker.active.get(uniqueid)
-        if call is None:
-            return None
-        return routes.CallInfo(call.record.queue, call.record.caller_name or "", call.connected_ts is not None)
+        known = core.tracker.call_of(uniqueid)
+        return None if known is None else routes.CallInfo(*known)
 
     phones = core.outbound.phones if core.outbound is not None else {}
     core.add_route("threat_mark", routes.threat_mark(desk, call_of, phones.get))

@@ -93,3 +93,14 @@ def test_an_agent_complete_that_fits_no_call_or_several_is_left_to_the_grace_per
     assert not [r for r in seen if isinstance(r, CallRecord)] and set(tracker.active) == {"1.1", "2.2"}
     tracker.sweep(now=200.0)
     assert {r.ended_by for r in seen if isinstance(r, CallRecord)} == {"system"}
+
+
+def test_the_tracker_tells_a_room_the_queue_the_caller_and_whether_an_agent_answered():
+    tracker = CallTracker("pbx1", CN, lambda record: None)
+    events = answered_then_caller_hangs_up()
+    assert tracker.call_of(CALLER) is None
+    tracker.handle(events[0])
+    assert tracker.call_of(CALLER) == ("lab-load", "刘芳", False)
+    for event in events[1:4]:
+        tracker.handle(event)
+    assert tracker.call_of(CALLER) == ("lab-load", "刘芳", True)
