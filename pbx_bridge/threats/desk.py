@@ -271,8 +271,6 @@ class ThreatDesk:
                 "CallerID": caller_id(f"Threat {desk_name(record.endpoint)}", None),
                 "Variable": [f"PBXB_THREAT={record.threat_id}", f"PBXB_THREAT_ROLE={role}"],
             }, self.ring_timeout_s + 30)
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # noqa: BLE001 - AMI down or the action refused: this attempt failed
             log.warning("threat_call_failed", role=role, name=person.name, error=repr(exc)[:200])
             result = "failed" if not isinstance(exc, (TimeoutError, ConnectionError)) else "no-answer"
@@ -291,10 +289,6 @@ class ThreatDesk:
                 setattr(record, stamp, self.now())
                 self.sink(record)
         return result
-
-    def heard(self, threat_id: str, role: str) -> OpenThreat | None:
-        """The threat a notice call is about (the AGI on the called phone)."""
-        return self.open.get(threat_id)
 
 
 def _minutes(seconds: float) -> str:
