@@ -96,14 +96,21 @@ def test_star8_records_the_call_and_the_lead_acknowledges_with_a_key(lab, tmp_pa
 
 
 def test_nobody_acknowledges_and_the_manager_is_rung_after_the_timeout(lab, tmp_path):
-    daemon = DaemonProcess(tmp_path, f"sqlite:///{tmp_path}/store.db",
+    """Here the agent warns the caller first (*7, which records the call as nuisance evidence), then
+    marks the threat (*8), which links that same recording."""
+    daemon = DaemonProcess(tmp_path, f"sqlite:///{tmp_path}/store.db", nuisance={"warnings_to_screen": 0},
                            threats=threats_config(ack_timeout="8s", ring_again_after="8s")).start()
     daemon.wait_for("fastagi_listening")
-    with SippAgent("agent301", ring=1, log_dir=tmp_path, keys=[(2, "*8")]), \
+    with SippAgent("agent301", ring=1, log_dir=tmp_path, keys=[(2, "*7"), (2, "*8")]), \
             SippAgent("lead401", port=5411, ring=1, log_dir=tmp_path), \
             SippAgent("manager402", port=5421, ring=1, log_dir=tmp_path):
         place(lab, hold=30)
         [marked] = wait_log(daemon, "threat_marked", number=CALLER)
+        assert marked["recording_source"] == "call", "the *7 recording, not a second one"
+        recording = lab.root / marked["recording"].lstrip("/")
+        first = size(recording)
+        time.sleep(2)
+        assert first > 0 and size(recording) > first, "the warned call's recording grows"
         [called] = wait_log(daemon, "threat_manager_called", timeout=40)
         assert called["why"] == "nobody acknowledged within 8 s"
         [rung] = wait_log(daemon, "threat_person_rung", role="manager", timeout=30)
@@ -121,3 +128,7 @@ def test_nobody_acknowledges_and_the_manager_is_rung_after_the_timeout(lab, tmp_
     assert status == "unacknowledged" and why == "nobody acknowledged within 8 s"
     assert lead_at is not None and manager_at is not None and manager_at > lead_at
     assert contacts[0] == ("wallboard", "sent") and contacts[-1] == ("manager", "answered") and acks == 0
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        warned = db.execute("SELECT recording FROM nuisance_warnings").fetchall()
+    assert warned == [(marked["recording"],)] and "/nuisance-pbx1-" in marked["recording"], \
+        "the nuisance warning links the recording of the warned call"
