@@ -186,7 +186,10 @@ def test_nuisance_warn_redirects_only_a_channel_name_into_the_notice_context(cha
     warned = []
 
     class Desk:
-        async def warn(self, uid, num, chan, agent_chan):
+        def recording_path(self, uid):
+            return f"/var/spool/asterisk/monitor/pbx-bridge-evidence/nuisance-pbx1-{uid}.wav"
+
+        async def warn(self, uid, num, chan, agent_chan, recording=""):
             warned.append(num)
             return SimpleNamespace(seq=2, number=num, agent="A", endpoint="PJSIP/agent301")
 
@@ -284,3 +287,35 @@ def test_the_duty_callers_originate_carries_the_company_name_only_inside_its_quo
     (action,) = sent
     assert CALLER_ID_VALUE.fullmatch(action["CallerID"]), action["CallerID"]
     assert _no_line_breaks(action)
+
+
+@FAST
+@given(ON_ONE_LINE, ON_ONE_LINE, ON_ONE_LINE)
+@example("1795471128.1,evil", "Local/s@x;2", "13900000000")
+@example("1795471128.1", "PJSIP/x,b(evil^s^1)", "139")
+def test_threat_mark_starts_a_recording_only_under_its_own_directory(uid, channel, number):
+    from pbx_bridge.threats.desk import ThreatDesk
+    from pbx_bridge.threats.routes import CallInfo, threat_mark
+    from pbx_bridge.threats.settings import ThreatsConfig
+
+    cfg = ThreatsConfig.model_validate({"companies": {"a": {"queues": ["support"],
+                                                              "lead": {"name": "L", "endpoint": "PJSIP/lead"},
+                                                              "manager": {"name": "M", "endpoint": "PJSIP/m"}}}})
+    live = SimpleNamespace(on_notice=lambda n: None, stand=lambda k, n: None, clear=lambda k: None)
+
+    async def no_ami(action, timeout):
+        return [{"Event": "OriginateResponse", "Response": "Failure", "Reason": "3"}]
+
+    records = []
+    desk = ThreatDesk(cfg, "pbx1", records.append, no_ami, live, 6.0)
+    peer = AgiPeer.fastagi("threat_mark", [], channel="PJSIP/agent301-0000000a", replies={
+        "GET VARIABLE PBXB_CALLER_UID": f"200 result=1 ({uid})",
+        "GET VARIABLE PBXB_CALLER_NUM": f"200 result=1 ({number})",
+        "GET VARIABLE PBXB_CALLER_CHAN": f"200 result=1 ({channel})"})
+    drive(peer, threat_mark(desk, lambda _: CallInfo("support", "", True), {}.get))
+    for command in peer.commands:
+        if command.startswith("SET VARIABLE"):
+            assert re.fullmatch(r'SET VARIABLE PBXB_EVIDENCE(_START)? "/var/spool/asterisk/monitor/'
+                                r'pbx-bridge-evidence/threat-pbx1-[A-Za-z0-9._-]{1,64}\.wav"', command), command
+        assert not command.startswith("EXEC"), command
+    assert all(r.number == "" or DIGITS.fullmatch(r.number) for r in records if hasattr(r, "number"))
