@@ -136,7 +136,11 @@ def test_a_spool_line_written_before_the_record_registry_replays(type_name):
     line = OLD_LINES[type_name].encode("utf-8") + b"\n"
     at, record = decode(KINDS, line)
     assert (at, type(record).__name__) == (1.0, type_name)
-    assert encode(KINDS, at, record) == line  # the same name and fields are written today
+    # the same name and fields are written today; a field added since (with a default, so the old
+    # line replays) may follow them, e.g. nuisance_warnings.recording
+    old, new = json.loads(line), json.loads(encode(KINDS, at, record))
+    assert old["k"] == new["k"] and old["r"].items() <= new["r"].items()
+    assert type_name != "WarningRecord" or new["r"]["recording"] == ""
 
 
 async def test_records_beyond_the_memory_bound_go_to_the_spool(outage, tmp_path):
