@@ -25,6 +25,7 @@ from pbx_bridge.calls.settings import TrackingConfig
 from pbx_bridge.live.settings import MQTT_PASSWORD_ENV, MqttConfig, WallboardConfig
 from pbx_bridge.logs import LoggingConfig
 from pbx_bridge.nuisance.settings import NuisanceConfig
+from pbx_bridge.qa.settings import QaConfig
 from pbx_bridge.reconcile.settings import ReconcileConfig
 from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.ring import RingConfig
@@ -60,6 +61,7 @@ class Config(Strict):
     wallboard: WallboardConfig
     reconcile: ReconcileConfig
     nuisance: NuisanceConfig = NuisanceConfig()
+    qa: QaConfig = QaConfig()
     logging: LoggingConfig
 
     @property

@@ -36,6 +36,7 @@ FEATURES = (
     "agents",
     "nuisance",
     "callbacks",
+    "qa",  # call monitoring: after rota (the PIN gate)
     "reports",  # the scheduler
     "reconcile",  # queue_log
 )

@@ -12,10 +12,11 @@ from pbx_bridge.agents import records as agent_records
 from pbx_bridge.calls import outbound as outbound_records
 from pbx_bridge.calls import records as call_records
 from pbx_bridge.nuisance import model as nuisance_records
+from pbx_bridge.qa import records as qa_records
 from pbx_bridge.store.registry import RecordKinds
 from pbx_bridge.voicemail import records as voicemail_records
 
-FEATURES = (call_records, outbound_records, voicemail_records, agent_records, nuisance_records)
+FEATURES = (call_records, outbound_records, voicemail_records, agent_records, nuisance_records, qa_records)
 
 
 def record_kinds() -> RecordKinds:
