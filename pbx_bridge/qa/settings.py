@@ -56,7 +56,6 @@ class QaConfig(Strict):
     alert_at_or_below: int = Field(default=2, ge=0, le=5,
                                    description="a score at or below this is an alert on MQTT and the wallboard "
                                                "(0: never)")
-    lowest_in_report: int = Field(default=5, ge=0, le=100, description="lowest scores listed per company")
 
     @model_validator(mode="after")
     def _consistent(self) -> "QaConfig":
