@@ -16,6 +16,7 @@ def upgrade(url: str) -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", "pbx_bridge.store:migrations")
     # a room's own branch of migrations (pbx_bridge/<room>/migrations), beside the store's
+    cfg.set_main_option("path_separator", "space")
     cfg.set_main_option("version_locations", " ".join(
         ["pbx_bridge.store:migrations/versions", *(f"pbx_bridge.{room}:migrations" for room in ROOM_MIGRATIONS)]))
     engine = sync_engine(url)
