@@ -212,3 +212,19 @@ async def test_the_supervisor_hanging_up_ends_the_listen(qa):
     qa.state["desk"].handle({"Event": "Hangup", "Uniqueid": SUPER_UID})
     assert listen.ended_at is not None
     assert [r for r in qa.records if r is listen] == [listen, listen], "written at the start and again at the end"
+
+
+def test_a_record_of_another_room_reaching_the_live_state_is_ignored_not_a_crash():
+    """core.record hands every room's records to every on_record handler (core.py): the live state
+    must take the calls and offers it counts and pass over a listen or a score."""
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from pbx_bridge.live.state import LiveState
+
+    state = LiveState(ZoneInfo("Asia/Shanghai"))
+    at = datetime(2026, 11, 2, 3, 0, tzinfo=timezone.utc)
+    state.on_record(SessionRecord("s1", "pbx1", CALL_UID, "lab-sip", "Agent 301", "0301", "team", "王主管", SUPER,
+                                  AGENT_CHANNEL, False, at))
+    state.on_record(ScoreRecord("p1", "pbx1", CALL_UID, 4, "王主管", at, "phone"))
+    assert not state.today and not state.dirty_queues
