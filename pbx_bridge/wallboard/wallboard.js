@@ -240,6 +240,9 @@
       case "ring-twice-pause":
         return ["Paused · 两次未接", (a.agent || a.interface) + " missed " + a.misses + " calls, paused" +
           (a.reason ? " (" + a.reason + ")" : "")];
+      case "qa-low-score":
+        return ["Low score · 监听评分", (a.agent || "agent") + " scored " + a.score + "/5 by " + a.by +
+          (a.queue ? " (" + a.queue + ")" : "")];
       default:
         return [a.type || "alert", JSON.stringify(a)];
     }
