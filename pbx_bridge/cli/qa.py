@@ -25,7 +25,7 @@ def qa_group() -> None:
 
 def _engine(cfg):  # noqa: ANN001, ANN202 - a Config; a sync Engine
     from pbx_bridge.store.engine import sync_engine
-    from pbx_bridge.store.migrate import upgrade
+    from pbx_bridge.rooms import upgrade
 
     upgrade(cfg.store.url)
     return sync_engine(cfg.store.url)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from pbx_bridge.qa.records import SCORES, ScoreRecord
 from pbx_bridge.qa.tables import qa_scores, qa_sessions
 from pbx_bridge.store.days import db_bound
-from pbx_bridge.store.schema import calls
+from pbx_bridge.calls.tables import calls
 
 MAX_NOTE = 400
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pbx_bridge.qa import routes
+from pbx_bridge.qa import records, routes
 from pbx_bridge.qa.desk import QaDesk
+from pbx_bridge.store.registry import RecordKinds
 
 if TYPE_CHECKING:
     from pbx_bridge.core import Core
@@ -34,3 +35,7 @@ def wire(core: Core) -> QaDesk:
     core.subscribe(["Hangup"], desk.handle, name="qa")
     core.add_health("qa", desk.health)
     return desk
+
+
+def register_records(kinds: RecordKinds) -> None:
+    records.register_records(kinds)

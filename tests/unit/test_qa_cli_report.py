@@ -15,9 +15,8 @@ from sqlalchemy import func, select
 from pbx_bridge.cli import cli
 from pbx_bridge.qa.records import ScoreRecord, SessionRecord
 from pbx_bridge.qa.tables import qa_scores, qa_sessions
-from pbx_bridge.record_kinds import record_kinds
 from pbx_bridge.store.engine import async_engine, sync_engine
-from pbx_bridge.store.migrate import upgrade
+from pbx_bridge.rooms import record_kinds, upgrade
 from pbx_bridge.store.writer import StoreWriter
 from tests.conftest import make_call
 
