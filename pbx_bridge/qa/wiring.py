@@ -23,14 +23,8 @@ def enabled(cfg) -> bool:  # noqa: ANN001 - a Config
 def wire(core: Core) -> QaDesk:
     if core.rota is None or core.pins is None:
         raise RuntimeError("qa is enabled but the rota room is not wired before it (rooms order)")
-    tracker = core.tracker
-
-    def call_of(uniqueid: str):  # noqa: ANN202 - the tracker's CallRecord, or None
-        active = tracker.active.get(uniqueid)
-        return active.record if active is not None else None
-
     desk = QaDesk(core.cfg.qa, core.cfg.pbx, core.record, core.live.on_notice if core.live is not None else None)
-    core.add_route("qa_spy", routes.spy(core.cfg.qa, desk, core.rota, core.pins, call_of))
+    core.add_route("qa_spy", routes.spy(core.cfg.qa, desk, core.rota, core.pins, core.tracker.in_progress))
     core.add_route("qa_score", routes.score(core.cfg.qa, desk))
     core.subscribe(["Hangup"], desk.handle, name="qa")
     core.add_health("qa", desk.health)
