@@ -88,3 +88,32 @@ def test_a_supervisor_listens_to_a_live_call_scores_it_and_the_score_is_in_the_m
     assert (company["calls_monitored"], company["average_score"]) == (1, 4.0)
     assert [(s["uniqueid"], s["score"], s["by"]) for s in company["lowest"]] == [(call_uid, 4, "王主管")]
     assert [(a["agent"], a["average_score"]) for a in quality["agents"]] == [(calls[call_uid]["agent"], 4.0)]
+
+
+def test_a_whispering_supervisor_is_asked_for_the_score_when_the_call_ends_first(lab, tmp_path):
+    pin_hash = hash_pin(PIN)
+    supervisor = {"name": "王主管", "endpoint": "PJSIP/super601", "employee_no": "0601", "pin_hash": pin_hash,
+                  "companies": ["*"], "whisper": True}
+    daemon = DaemonProcess(tmp_path, f"sqlite:///{tmp_path}/store.db",
+                           voicemail={"rota": rota(tmp_path / "rota.yaml", pin_hash)},
+                           qa={"enabled": True, "supervisors": [supervisor]}).start()
+    daemon.wait_for("fastagi_listening")
+    with lab.ami() as ami, SippAgent("agent301", ring=1, log_dir=tmp_path), ThreadPoolExecutor(1) as pool:
+        ami.action("QueuePause", Interface="PJSIP/agent301", Paused="false")
+        caller = sipp_call(hold=12, caller_num=CALLER, wait=False, log_dir=tmp_path)
+        connected = ami.wait_event(lambda e: e.get("Event") == "AgentConnect" and e.get("Queue") == "lab-sip",
+                                   timeout=30)
+        assert connected is not None, "the SIPp agent never answered the queued call"
+        # *87: whisper. The caller hangs up ~12 s after the answer; the supervisor presses 5 at the beep.
+        menu = pool.submit(sipp_menu, "*870301", "1500:246810#,10000:5", from_user="super601", port=5611,
+                           timeout=45, log_dir=tmp_path)
+        spying = ami.wait_event(lambda e: e.get("Event") == "ChanSpyStart", timeout=20)
+        assert spying is not None and spying["SpyeeChannel"].startswith("PJSIP/agent301-")
+        assert menu.result(timeout=60) == 0, (tmp_path / "sipp-menu.err").read_text()[-2000:]
+        assert caller.wait(30) == 0
+    scored = daemon.wait_for("qa_call_scored")[0]
+    assert (scored["uniqueid"], scored["score"]) == (connected["Uniqueid"], 5)
+    time.sleep(1)
+    assert daemon.stop() == 0
+    [listen] = json.loads(cli(daemon, "qa", "list", "--format", "json"))
+    assert (listen["kind"], listen["score"]) == ("whisper", 5)
