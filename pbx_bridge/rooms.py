@@ -3,8 +3,9 @@
 A room is a package `pbx_bridge/<room>/` whose `wiring.py` offers `enabled(cfg)` and `wire(core)`
 (core.py says what it may plug in), and, if it writes records through the store writer,
 `register_records(kinds)`. Its tables are in `<room>/tables.py` on the store's one `metadata`, its
-Alembic migrations in `<room>/migrations/`. Adding a room adds one line to `ROOMS` below; nothing
-else outside the room changes (docs/architecture.md, "Adding a feature").
+Alembic migrations in `<room>/migrations/`, its settings sections in `<room>/settings.py` (`SECTIONS`)
+and their defaults in `<room>/defaults.yaml` (config.py gathers both). Adding a room adds one line to
+`ROOMS` (room_list.py); nothing else outside the room changes (docs/architecture.md, "Adding a feature").
 
 Records and migrations are gathered from every room, enabled or not: a spool written while a room
 was enabled must replay after it is switched off, the CLI reads every table, and the migrations
@@ -19,26 +20,11 @@ from types import ModuleType
 
 from sqlalchemy import MetaData
 
+from pbx_bridge.room_list import ROOMS
 from pbx_bridge.store import migrate
 from pbx_bridge.store.registry import RecordKinds
 from pbx_bridge.store.schema import metadata
 
-# The feature rooms, wired in this order. The order is the order each event, record and AMI login
-# reaches them; a room that uses another's shared part (core.live, core.outbound, core.rota) comes
-# after it.
-ROOMS = (
-    "live",  # live state: MQTT, wallboard
-    "calls",  # the agents' outbound calls and phone book
-    "ring_twice",
-    "rota",  # shared by voicemail and agents: the rota and the PIN gate
-    "voicemail",
-    "agents",
-    "nuisance",
-    "callbacks",
-    "qa",  # call monitoring: after rota (the PIN gate)
-    "reports",  # the scheduler
-    "reconcile",  # queue_log
-)
 
 
 def wiring(room: str) -> ModuleType:

@@ -82,3 +82,7 @@ def endpoint_pattern(endpoint: str) -> str:
     if not re.fullmatch(ENDPOINT, endpoint):
         raise ValueError(f"{endpoint!r} is not an endpoint the spy code can name")
     return "^" + endpoint.replace(".", "[.]").replace("+", "[+]") + "-"
+
+
+# this room's sections of the configuration, by key (config.py assembles every room's)
+SECTIONS = {"qa": QaConfig}
