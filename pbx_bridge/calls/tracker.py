@@ -180,6 +180,10 @@ class CallTracker:
         if call is None:
             return None
         return call.record.queue, call.record.caller_name or "", call.connected_ts is not None
+    def in_progress(self, uniqueid: str) -> CallRecord | None:
+        """The record of a call still in progress (its queue, its agent so far), or None."""
+        call = self.active.get(uniqueid)
+        return None if call is None else call.record
 
     def numbers_in_queue(self) -> set[str]:
         return {call.record.number for call in self.active.values()} - {None}

@@ -248,6 +248,9 @@
           " (" + a.why + ")"];
       case "threat-acknowledged":
         return ["Threat · 已确认", "desk " + a.desk + ": acknowledged by " + a.by + " (" + a.via + ")"];
+      case "qa-low-score":
+        return ["Low score · 监听评分", (a.agent || "agent") + " scored " + a.score + "/5 by " + a.by +
+          (a.queue ? " (" + a.queue + ")" : "")];
       default:
         return [a.type || "alert", JSON.stringify(a)];
     }

@@ -17,6 +17,7 @@ from pbx_bridge.config import load_config
 from pbx_bridge.core import Core
 from pbx_bridge.daemon import Daemon
 from pbx_bridge.rooms import ROOMS, record_kinds, upgrade
+from pbx_bridge.rota.values import hash_pin
 from tests.conftest import make_call
 from tests.support.agi_peer import AGI_SECRET
 from tests.support.fake_ami import FakeAmi, ami_config, until
@@ -127,6 +128,8 @@ async def daemon(tmp_path):
         "threats": {"enabled": True, "companies": {"jingan": {
             "lead": {"name": "组长", "endpoint": "PJSIP/lead401"},
             "manager": {"name": "经理", "endpoint": "13900000402"}}}},
+        "qa": {"enabled": True, "supervisors": [{"name": "S", "endpoint": "PJSIP/super601", "employee_no": "0601",
+                                                 "pin_hash": hash_pin("246810"), "companies": ["*"]}]},
     }, allow_unicode=True))
     upgrade(url)
     built = Daemon(load_config(str(config), env={}), "s3cret")
@@ -140,9 +143,10 @@ async def test_every_room_wires_its_tasks_routes_and_health_through_the_core(dae
         "voicemail-duty", "rota-watch", "nuisance", "reports", "ring-twice", "threats"}
     assert set(daemon.agi.routes) == {"ring_twice", "voicemail", "voicemail_login", "screen", "nuisance_warn",
                                       "callback_request", "agent_login", "agent_logout", "agent_pause",
-                                      "agent_resume", "threat_mark", "threat_notice"}
+                                      "agent_resume", "threat_mark", "threat_notice", "qa_spy", "qa_score"}
     assert set(daemon.health()) == {"ami", "tracker", "store", "agi", "ring_twice", "agents", "pins", "mqtt",
-                                    "reports", "wallboard", "queue_log", "nuisance", "callbacks", "jobs", "threats"}
+                                    "reports", "wallboard", "queue_log", "nuisance", "callbacks", "jobs", "threats",
+                                    "qa"}
     assert set(daemon.core.handles) == set(ROOMS)
 
 
