@@ -9,6 +9,7 @@ import pytest
 
 from lab import traffic
 from tests.support import queue_log
+from tests.support.mosquitto import free_port
 from tests.support.daemon import DaemonProcess
 
 pytestmark = pytest.mark.lab
@@ -107,8 +108,9 @@ def test_daemon_reconnects_after_an_asterisk_restart_without_duplicates(lab, tmp
 @pytest.mark.postgres
 def test_two_daemons_share_one_postgresql_without_collisions(lab, lab_ami, pg_server, tmp_path):
     first = DaemonProcess(tmp_path / "a", pg_server.url, pbx="pbx-a").start()
-    # one FastAGI port per host: the second daemon stands for another PBX host's
-    second = DaemonProcess(tmp_path / "b", pg_server.url, pbx="pbx-b", agi={"port": 4574}).start()
+    # one FastAGI port per host: the second daemon stands for another PBX host's, on a free port
+    # (the lab's dialplan calls 4573, the first daemon's)
+    second = DaemonProcess(tmp_path / "b", pg_server.url, pbx="pbx-b", agi={"port": free_port()}).start()
     calls = traffic.answered(lab_ami)["calls"] + traffic.abandoned(lab_ami)["calls"]
     for daemon in (first, second):
         wait_recorded(daemon, len(calls))
