@@ -15,13 +15,14 @@ from importlib import resources
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from pbx_bridge.agents.settings import AgentsConfig
 from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.ami.settings import AmiConfig
 from pbx_bridge.callbacks.settings import CallbacksConfig
 from pbx_bridge.calls.settings import TrackingConfig
+from pbx_bridge.escalation.settings import EscalationConfig
 from pbx_bridge.live.settings import MQTT_PASSWORD_ENV, MqttConfig, WallboardConfig
 from pbx_bridge.logs import LoggingConfig
 from pbx_bridge.nuisance.settings import NuisanceConfig
@@ -31,7 +32,7 @@ from pbx_bridge.ring import RingConfig
 from pbx_bridge.settings import SecretFileError, Strict, ZoneName, read_secret_file
 from pbx_bridge.store.settings import StoreConfig
 from pbx_bridge.voicemail.settings import VoicemailConfig
-from pbx_bridge.yaml_errors import format_validation_error, node_line, read_yaml
+from pbx_bridge.yaml_errors import At, format_validation_error, node_line, read_yaml
 
 SECRET_ENV = "PBX_BRIDGE_AMI_SECRET"
 AGI_SECRET_ENV = "PBX_BRIDGE_AGI_SECRET"
@@ -60,7 +61,18 @@ class Config(Strict):
     wallboard: WallboardConfig
     reconcile: ReconcileConfig
     nuisance: NuisanceConfig = NuisanceConfig()
+    escalation: EscalationConfig = EscalationConfig()
     logging: LoggingConfig
+
+    @model_validator(mode="after")
+    def _escalation_queues_known(self) -> Config:
+        """A ladder's queue is one the site names: in agents.default_queues or reports.companies."""
+        known = set(self.agents.default_queues) | set(self.reports.companies)
+        for queue in self.escalation.queues:
+            if queue not in known:
+                raise At(f"unknown queue {queue!r} (known: {', '.join(sorted(known)) or 'none'}; "
+                         "name it in agents.default_queues or reports.companies)", ("escalation", "queues", queue))
+        return self
 
     @property
     def tz(self) -> ZoneInfo:

@@ -36,6 +36,7 @@ FEATURES = (
     "agents",
     "nuisance",
     "callbacks",
+    "escalation",  # rules §3: the ladder per queue (after callbacks, whose offer it may bring forward)
     "reports",  # the scheduler
     "reconcile",  # queue_log
 )

@@ -1,0 +1,60 @@
+"""The escalation room (rules §3): a ladder per queue, watched from the AMI events and QueueStatus,
+judged on the call records' service level; each step an alert, a standing wallboard line, a record.
+
+The incidents room (built apart) hears each step as a notice of type "escalation" through
+`core.live`; this room imports no other room. The earlier callback offer is shared as
+`core.handles["escalation"].callback_offer_after(queue)` for the callbacks room to read.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import structlog
+
+from pbx_bridge.escalation import state
+from pbx_bridge.escalation.ladder import Escalator
+from pbx_bridge.escalation.routes import escalation_priority
+
+if TYPE_CHECKING:
+    from pbx_bridge.core import Core
+
+log = structlog.get_logger(__name__)
+
+EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon")
+
+
+def enabled(cfg) -> bool:  # noqa: ANN001 - a Config
+    return cfg.escalation.enabled and bool(cfg.escalation.queues)
+
+
+def wire(core: Core) -> Escalator:
+    cfg = core.cfg.escalation
+    live = core.live
+    escalator = Escalator(core.cfg.pbx, cfg, core.send_action, core.record, live.on_notice, live.stand, live.clear,
+                          time.monotonic)
+    try:
+        state.restore(escalator, state.read(cfg.state_file))
+    except (OSError, ValueError) as exc:
+        log.warning("escalation_state_unreadable", path=str(cfg.state_file), error=repr(exc)[:200])
+    for queue, ladder in escalator.queues.items():
+        if ladder.level:  # the wallboard line comes back with the step
+            escalator.stand(f"escalation-{queue}", {
+                "type": "escalation", "title": f"Queue {queue} escalated",
+                "text": f"step {ladder.level}/{len(ladder.ladder.steps)} {ladder.step(ladder.level).name}: "
+                        f"{ladder.reason}", "severity": "warning", "queue": queue, "step": ladder.level,
+                "step_name": ladder.step(ladder.level).name})
+    core.subscribe(EVENTS, escalator.handle)
+    core.on_record(escalator.on_record)
+    core.add_route("escalation_priority", escalation_priority(escalator))
+
+    def save() -> None:
+        try:
+            state.write(cfg.state_file, state.snapshot(escalator))
+        except OSError as exc:
+            log.error("escalation_state_write_failed", path=str(cfg.state_file), error=repr(exc)[:200])
+
+    core.add_task("escalation", lambda: escalator.run(save))
+    core.add_health("escalation", lambda: {q: ladder.level for q, ladder in escalator.queues.items()})
+    return escalator
