@@ -15,6 +15,7 @@ def upgrade(url: str) -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", "pbx_bridge.store:migrations")
     # Rooms with tables of their own keep their migrations as Alembic branches (pbx_bridge/<room>/migrations).
+    cfg.set_main_option("path_separator", "space")
     cfg.set_main_option("version_locations", " ".join(
         ["pbx_bridge.store:migrations/versions", *(f"pbx_bridge.{room}:migrations" for room in ROOM_MIGRATIONS)]))
     engine = sync_engine(url)
