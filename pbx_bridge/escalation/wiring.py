@@ -26,11 +26,18 @@ EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon")
 
 
 def enabled(cfg) -> bool:  # noqa: ANN001 - a Config
-    return cfg.escalation.enabled and bool(cfg.escalation.queues)
+    return True  # the inbound context always asks escalation_priority: the route is always served
 
 
-def wire(core: Core) -> Escalator:
+async def _no_priority(session) -> None:  # noqa: ANN001 - an AgiSession
+    """Escalation off: every caller joins with the queue's normal priority."""
+
+
+def wire(core: Core) -> Escalator | None:
     cfg = core.cfg.escalation
+    if not cfg.enabled or not cfg.queues:
+        core.add_route("escalation_priority", _no_priority)
+        return None
     live = core.live
     escalator = Escalator(core.cfg.pbx, cfg, core.send_action, core.record, live.on_notice, live.stand, live.clear,
                           time.monotonic)

@@ -39,7 +39,8 @@ def _actions_the_daemon_sends() -> set[str]:
     for source in (ROOT / "pbx_bridge").rglob("*.py"):
         text = source.read_text(encoding="utf-8")
         found |= {name.lower() for name in re.findall(r"""["']Action["']\s*:\s*["'](\w+)["']""", text)}
-        found |= {name.lower() for name in re.findall(r"^\s*Action:\s*(\w+)", text, flags=re.M | re.I)}
+        # the wire form is written "Action: X"; a lower-case `action: str` is a dataclass field
+        found |= {name.lower() for name in re.findall(r"^\s*Action:\s*(\w+)", text, flags=re.M)}
     return found
 
 
