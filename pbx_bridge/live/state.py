@@ -85,7 +85,10 @@ class LiveState:
             self._roll_day()
             handler(event)
 
-    def on_record(self, record: CallRecord | OfferRecord) -> None:
+    def on_record(self, record: object) -> None:
+        """Every record handed to `core.record` comes here, any room's: only calls and offers count."""
+        if not isinstance(record, (CallRecord, OfferRecord)):
+            return
         self._roll_day()
         if isinstance(record, OfferRecord):
             agent = self.agents.get(record.interface)
