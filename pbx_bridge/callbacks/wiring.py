@@ -24,7 +24,13 @@ def wire(core: Core) -> CallbackPlacer | None:
         call = core.tracker.active.get(uniqueid)
         return None if call is None else call.joined_ts
 
-    core.add_route("callback_request", callback_request(cfg.callbacks, cfg.pbx, core.engine, joined_at))
+    def offer_after(queue: str) -> float | None:
+        """An earlier offer another room (escalation) shares through the core while a queue swells."""
+        shared = core.shared.get("callbacks.offer_after")
+        return shared(queue) if shared is not None else None
+
+    core.add_route("callback_request", callback_request(cfg.callbacks, cfg.pbx, core.engine, joined_at,
+                                                        offer_after=offer_after))
     if not cfg.callbacks.enabled:
         return None
     placer = CallbackPlacer(

@@ -62,8 +62,8 @@ class QueueLadder:
 class Escalator:
     def __init__(self, pbx: str, cfg: EscalationConfig, send_action: SendAction, record: Callable[[object], None],
                  notice: Callable[[dict], None], stand: Callable[[str, dict], None], clear: Callable[[str], None],
-                 clock: Callable[[], float]) -> None:
-        self.pbx, self.cfg, self.send_action, self.record = pbx, cfg, send_action, record
+                 clock: Callable[[], float], ready: Callable[[], bool] = lambda: True) -> None:
+        self.pbx, self.cfg, self.send_action, self.record, self.ready = pbx, cfg, send_action, record, ready
         self.notice, self.stand, self.clear, self.clock = notice, stand, clear, clock
         self.queues = {queue: QueueLadder(queue, ladder, QueueFigures(cfg.service_level_s, cfg.window_s))
                        for queue, ladder in cfg.queues.items()}
@@ -281,6 +281,8 @@ class Escalator:
             await self.evaluate(ladder)
 
     async def run_once(self) -> None:
+        if not self.ready():  # the AMI link is (re)connecting: nothing to ask, nothing to judge
+            return
         for ladder in self.queues.values():
             try:
                 await self.look(ladder)

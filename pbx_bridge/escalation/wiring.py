@@ -3,7 +3,7 @@ judged on the call records' service level; each step an alert, a standing wallbo
 
 The incidents room (built apart) hears each step as a notice of type "escalation" through
 `core.live`; this room imports no other room. The earlier callback offer is shared as
-`core.handles["escalation"].callback_offer_after(queue)` for the callbacks room to read.
+`core.shared["callbacks.offer_after"]` (queue -> seconds or None), which the callbacks room reads.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def wire(core: Core) -> Escalator | None:
         return None
     live = core.live
     escalator = Escalator(core.cfg.pbx, cfg, core.send_action, core.record, live.on_notice, live.stand, live.clear,
-                          time.monotonic)
+                          time.monotonic, ready=lambda: core.ami.logged_in)
     try:
         state.restore(escalator, state.read(cfg.state_file))
     except (OSError, ValueError) as exc:
@@ -55,6 +55,7 @@ def wire(core: Core) -> Escalator | None:
     core.subscribe(EVENTS, escalator.handle)
     core.on_record(escalator.on_record)
     core.add_route("escalation_priority", escalation_priority(escalator))
+    core.shared["callbacks.offer_after"] = escalator.callback_offer_after  # read by the callbacks room
 
     def save() -> None:
         try:
