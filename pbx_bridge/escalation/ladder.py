@@ -21,6 +21,7 @@ from pbx_bridge.ami.client import AmiError
 from pbx_bridge.escalation.model import Figures, QueueFigures, called_for, reasons
 from pbx_bridge.escalation.records import EscalationStepRecord
 from pbx_bridge.escalation.settings import EscalationConfig, Ladder, Step
+from pbx_bridge.numbers import ChannelName, InvalidValue, phone_number_or_none
 
 log = structlog.get_logger(__name__)
 
@@ -146,8 +147,9 @@ class Escalator:
                 actions.append(f"{add.member} NOT added")
                 self._write(ladder, level, "add-failed", f"{add.member}: {outcome}"[:200], why)
         if step.priority is not None:
-            actions.append(f"priority {step.priority.level} for chosen lines/callers")
-            self._write(ladder, level, "priority-on", f"QUEUE_PRIO {step.priority.level}", why)
+            raised = await self._raise_waiting(ladder, step)
+            actions.append(f"priority {step.priority.level} for chosen lines/callers ({raised} waiting raised)")
+            self._write(ladder, level, "priority-on", f"QUEUE_PRIO {step.priority.level}, {raised} waiting raised", why)
         if step.callback_offer_after is not None:
             actions.append(f"callback offered after {step.callback_offer_after:g} s")
             self._write(ladder, level, "callback-early", f"offer_after {step.callback_offer_after:g}", why)
@@ -201,6 +203,30 @@ class Escalator:
         log.warning("escalation_step_down", queue=ladder.queue, step=level, step_name=step.name, reason=ladder.reason)
         self._announce(ladder, level, "down", ladder.reason, [f"{m.member} removed" for m in step.add])
 
+    async def _raise_waiting(self, ladder: QueueLadder, step: Step) -> int:
+        """Callers of the VIP list already waiting move up now (QueueChangePriorityCaller, Immediate);
+        those who join later get QUEUE_PRIO from the inbound AGI. A line (DID) is not in the queue's
+        events, so only callers who join after the step are raised for their line."""
+        rule, raised = step.priority, 0
+        for uniqueid, (channel, number) in list(ladder.figures.callers.items()):
+            caller = phone_number_or_none(number, source=None)
+            if caller is None or caller not in rule.callers:
+                continue
+            try:
+                target = ChannelName(channel)
+                reply = await self.send_action({"Action": "QueueChangePriorityCaller", "Queue": ladder.queue,
+                                                "Caller": target, "Priority": str(rule.level), "Immediate": "yes"}, 10)
+            except (InvalidValue, TimeoutError, ConnectionError, AmiError) as exc:
+                log.warning("escalation_priority_change_failed", queue=ladder.queue, uniqueid=uniqueid,
+                            error=repr(exc)[:200])
+                continue
+            if reply.success:
+                raised += 1
+            else:
+                log.warning("escalation_priority_change_failed", queue=ladder.queue, uniqueid=uniqueid,
+                            error=str(reply.get("Message"))[:200])
+        return raised
+
     async def _queue_add(self, queue: str, name: str, interface: str, penalty: int) -> str:
         try:
             reply = await self.send_action({
@@ -251,7 +277,8 @@ class Escalator:
         if ladder is None or not event.get("Uniqueid"):
             return
         if event.get("Event") == "QueueCallerJoin":
-            ladder.figures.joined(event["Uniqueid"], self.clock())
+            ladder.figures.joined(event["Uniqueid"], self.clock(), event.get("Channel") or "",
+                                  event.get("CallerIDNum") or "")
         else:
             ladder.figures.left(event["Uniqueid"])
 

@@ -73,15 +73,18 @@ class QueueFigures:
     service_level_s: float
     window_s: float
     waiting: dict[str, float] = field(default_factory=dict)  # uniqueid -> joined (clock s)
+    callers: dict[str, tuple[str, str]] = field(default_factory=dict)  # uniqueid -> (channel, caller ID)
     members: dict[str, Member] = field(default_factory=dict)
     ended: deque = field(default_factory=deque)  # (clock s, answered within service level)
     known: bool | None = None  # does Asterisk have this queue? None: not asked yet
 
-    def joined(self, uniqueid: str, now: float) -> None:
+    def joined(self, uniqueid: str, now: float, channel: str = "", number: str = "") -> None:
         self.waiting.setdefault(uniqueid, now)
+        self.callers[uniqueid] = (channel, number)
 
     def left(self, uniqueid: str) -> None:
         self.waiting.pop(uniqueid, None)
+        self.callers.pop(uniqueid, None)
 
     def call_ended(self, outcome: str, wait_s: float | None, now: float) -> None:
         if outcome not in COUNTED:
@@ -92,6 +95,7 @@ class QueueFigures:
     def status(self, messages: Iterable[Mapping], now: float) -> None:
         """A QueueStatus answer for this queue replaces the callers and members we knew."""
         waiting: dict[str, float] = {}
+        callers: dict[str, tuple[str, str]] = {}
         members: dict[str, Member] = {}
         seen_queue = False
         for message in messages:
@@ -105,6 +109,7 @@ class QueueFigures:
                     wait = 0.0
                 uniqueid = message["Uniqueid"]
                 waiting[uniqueid] = min(now - wait, self.waiting.get(uniqueid, now))
+                callers[uniqueid] = (message.get("Channel") or "", message.get("CallerIDNum") or "")
             elif event == "queuemember":
                 interface = message.get("Location") or message.get("Interface") or message.get("StateInterface") or ""
                 if interface:
@@ -112,7 +117,7 @@ class QueueFigures:
                                                 str(message.get("InCall") or "0") == "1")
         self.known = seen_queue
         if seen_queue:
-            self.waiting, self.members = waiting, members
+            self.waiting, self.callers, self.members = waiting, callers, members
 
     def figures(self, now: float) -> Figures:
         while self.ended and now - self.ended[0][0] > self.window_s:

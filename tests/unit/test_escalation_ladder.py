@@ -36,7 +36,7 @@ class Pbx:
     """The queue as Asterisk would answer for it: callers waiting and members with their status."""
 
     def __init__(self):
-        self.actions, self.entries, self.members = [], {}, {}
+        self.actions, self.entries, self.members, self.numbers = [], {}, {}, {}
         self.now = 1000.0
 
     async def send(self, action, timeout):
@@ -45,7 +45,8 @@ class Pbx:
         if name == "QueueStatus":
             out = [{"Event": "QueueParams", "Queue": action["Queue"], "Calls": str(len(self.entries))}]
             out += [{"Event": "QueueEntry", "Queue": action["Queue"], "Uniqueid": uid,
-                     "Wait": str(int(self.now - joined))} for uid, joined in self.entries.items()]
+                     "Wait": str(int(self.now - joined)), "Channel": f"PJSIP/trunk-{uid}",
+                     "CallerIDNum": self.numbers.get(uid, "13900000000")} for uid, joined in self.entries.items()]
             out += [{"Event": "QueueMember", "Queue": action["Queue"], "Location": i, "Status": s,
                      "InCall": "1" if s == "2" else "0"} for i, s in self.members.items()]
             return out
@@ -54,6 +55,8 @@ class Pbx:
                 return Reply(Response="Error", Message="Unable to add interface: Already there")
             self.members[action["Interface"]] = "1"
             return Reply(Response="Success", Message="Added interface to queue")
+        if name == "QueueChangePriorityCaller":
+            return Reply(Response="Success", Message="Priority change for caller on queue")
         if name == "QueueRemove":
             self.members.pop(action["Interface"], None)
             return Reply(Response="Success", Message="Removed interface from queue")
@@ -243,3 +246,14 @@ def test_a_restarted_daemon_takes_back_its_steps_and_still_removes_its_superviso
     look(again, pbx, 61)
     assert [a["Interface"] for a in pbx.done("QueueRemove")] == [SUPER]
     assert len(pbx.done("QueueAdd")) == 1, "not added twice"
+
+
+def test_vip_callers_already_waiting_move_up_when_the_priority_step_is_taken(world):
+    esc, pbx, out = world
+    callers(pbx, 5)
+    pbx.numbers = {"c1": "13800138000", "c3": "13800138000\r\nAction: Originate"}
+    look(esc, pbx)
+    [change] = pbx.done("QueueChangePriorityCaller")
+    assert change == {"Action": "QueueChangePriorityCaller", "Queue": "support", "Caller": "PJSIP/trunk-c1",
+                      "Priority": "10", "Immediate": "yes"}
+    assert "1 waiting raised" in [r for r in out["records"] if r.action == "priority-on"][0].detail

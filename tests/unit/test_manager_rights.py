@@ -14,6 +14,7 @@ SHIPPED = ROOT / "dialplan" / "manager_pbx_bridge.conf"
 AUTHORITY = {
     "login": set(), "ping": set(), "queuestatus": set(), "queues": set(), "queuesummary": set(),
     "queueadd": {"agent"}, "queueremove": {"agent"}, "queuepause": {"agent"},
+    "queuechangeprioritycaller": set(),  # registered with no class (`manager show command`, Asterisk 22)
     "originate": {"originate"},
     "dbget": {"system", "reporting"}, "dbput": {"system"}, "dbdel": {"system"},
     "coreshowchannels": {"system", "reporting"},
