@@ -240,6 +240,10 @@
       case "ring-twice-pause":
         return ["Paused · 两次未接", (a.agent || a.interface) + " missed " + a.misses + " calls, paused" +
           (a.reason ? " (" + a.reason + ")" : "")];
+      case "escalation":
+        return [a.direction === "down" ? "De-escalated · 降级" : "Escalated · 升级",
+          a.queue + " step " + a.step + "/" + a.steps + " " + a.step_name +
+          (a.actions && a.actions.length ? ": " + a.actions.join(", ") : "") + (a.reason ? " (" + a.reason + ")" : "")];
       default:
         return [a.type || "alert", JSON.stringify(a)];
     }
