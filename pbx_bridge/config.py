@@ -3,41 +3,36 @@
 Validation happens once, at start, and an error names the file, the line and the key, because
 the person reading it is an admin with the YAML open in an editor, not a Python programmer.
 
-Each section is defined by the package it configures (ami/settings.py, voicemail/settings.py, ...);
-this module only assembles them into `Config` and loads it, so it imports them and none imports it.
+Each section is defined by the package it configures: the core's (ami/settings.py, store/settings.py,
+...) are imported here; each room's are listed by the room itself (`SECTIONS` in `<room>/settings.py`,
+defaults in `<room>/defaults.yaml`) and gathered by name from room_list.ROOMS, so a new room adds its
+settings without a line here. None of them imports this module.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from importlib import resources
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, create_model
 
-from pbx_bridge.agents.settings import AgentsConfig
 from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.ami.settings import AmiConfig
-from pbx_bridge.callbacks.settings import CallbacksConfig
 from pbx_bridge.calls.settings import TrackingConfig
-from pbx_bridge.escalation.settings import EscalationConfig
-from pbx_bridge.live.settings import MQTT_PASSWORD_ENV, MqttConfig, WallboardConfig
 from pbx_bridge.logs import LoggingConfig
-from pbx_bridge.nuisance.settings import NuisanceConfig
-from pbx_bridge.reconcile.settings import ReconcileConfig
-from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.ring import RingConfig
-from pbx_bridge.settings import SecretFileError, Strict, ZoneName, read_secret_file
+from pbx_bridge.room_list import ROOMS
+from pbx_bridge.settings import SecretFileError, Strict, ZoneName, read_secret_file, url_passwords
 from pbx_bridge.store.settings import StoreConfig
-from pbx_bridge.voicemail.settings import VoicemailConfig
-from pbx_bridge.yaml_errors import At, format_validation_error, node_line, read_yaml
+from pbx_bridge.yaml_errors import format_validation_error, node_line, read_yaml
 
 SECRET_ENV = "PBX_BRIDGE_AMI_SECRET"
 AGI_SECRET_ENV = "PBX_BRIDGE_AGI_SECRET"
 STORE_URL_ENV = "PBX_BRIDGE_STORE_URL"
-QUEUE_LOG_URL_ENV = "PBX_BRIDGE_QUEUE_LOG_URL"
 DEFAULT_CONFIG_PATH = "/etc/pbx-bridge/config.yaml"
 
 
@@ -45,7 +40,9 @@ class ConfigError(Exception):
     """A configuration problem, already phrased for the admin: `file:line: key: message`."""
 
 
-class Config(Strict):
+class CoreConfig(Strict):
+    """The sections of the core (the boundaries and the tracker); each room adds its own."""
+
     pbx: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     timezone: ZoneName
     ami: AmiConfig
@@ -53,30 +50,47 @@ class Config(Strict):
     store: StoreConfig
     tracking: TrackingConfig
     ring: RingConfig
-    voicemail: VoicemailConfig
-    callbacks: CallbacksConfig
-    mqtt: MqttConfig
-    reports: ReportsConfig = ReportsConfig()
-    agents: AgentsConfig = AgentsConfig()
-    wallboard: WallboardConfig
-    reconcile: ReconcileConfig
-    nuisance: NuisanceConfig = NuisanceConfig()
-    escalation: EscalationConfig = EscalationConfig()
     logging: LoggingConfig
-
-    @model_validator(mode="after")
-    def _escalation_queues_known(self) -> Config:
-        """A ladder's queue is one the site names: in agents.default_queues or reports.companies."""
-        known = set(self.agents.default_queues) | set(self.reports.companies)
-        for queue in self.escalation.queues:
-            if queue not in known:
-                raise At(f"unknown queue {queue!r} (known: {', '.join(sorted(known)) or 'none'}; "
-                         "name it in agents.default_queues or reports.companies)", ("escalation", "queues", queue))
-        return self
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+def _room_module(room: str, name: str):  # noqa: ANN202 - a module or None
+    try:
+        return importlib.import_module(f"pbx_bridge.{room}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"pbx_bridge.{room}.{name}":
+            return None
+        raise
+
+
+def room_sections() -> dict[str, type[Strict]]:
+    """Every room's sections (`SECTIONS` in `<room>/settings.py`), by key, in the rooms' order.
+    Loaded by name rather than imported, so that a room plugs its settings in by being listed."""
+    sections: dict[str, type[Strict]] = {}
+    for room in ROOMS:
+        module = _room_module(room, "settings")
+        for key, model in (getattr(module, "SECTIONS", None) or {}).items():
+            if key in sections or key in CoreConfig.model_fields:
+                raise RuntimeError(f"the settings section {key!r} of room {room!r} is already taken")
+            sections[key] = model
+    return sections
+
+
+def _field(model: type[Strict]):  # noqa: ANN202 - a pydantic field definition
+    """A section the packaged defaults leave out is built from its own defaults, if it has them all."""
+    try:
+        model()
+    except ValidationError:
+        return (model, ...)
+    return (model, Field(default_factory=model))
+
+
+SECTIONS = room_sections()
+Config = create_model("Config", __base__=CoreConfig, **{key: _field(model) for key, model in SECTIONS.items()})
+Config.__doc__ = "The whole configuration: the core's sections and every room's (room_sections)."
 
 
 @dataclass(frozen=True)
@@ -96,7 +110,13 @@ def _deep_merge(base: dict, over: dict) -> dict:
 
 
 def packaged_defaults() -> dict:
-    return yaml.safe_load(resources.files("pbx_bridge").joinpath("defaults.yaml").read_text("utf-8"))
+    """The core's defaults (pbx_bridge/defaults.yaml), with each room's (`<room>/defaults.yaml`)."""
+    defaults = yaml.safe_load(resources.files("pbx_bridge").joinpath("defaults.yaml").read_text("utf-8"))
+    for room in ROOMS:
+        path = resources.files(f"pbx_bridge.{room}").joinpath("defaults.yaml")
+        if path.is_file():
+            defaults = _deep_merge(defaults, yaml.safe_load(path.read_text("utf-8")) or {})
+    return defaults
 
 
 def _read_yaml(path: str) -> tuple[dict, yaml.Node | None]:
@@ -124,37 +144,19 @@ def _resolve_secret(section: str, env_name: str, data: dict, path: str, root: ya
     values["secret"] = secret
 
 
-def _url_passwords(url: str | None) -> list[str]:
-    """The password of a database URL as the daemon uses it and as it is written (%-quoted)."""
-    from urllib.parse import urlsplit
-
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    if not url:
-        return []
-    out = []
-    try:
-        out.append(make_url(url).password)
-    except ArgumentError:
-        pass
-    try:
-        out.append(urlsplit(url).password)
-    except ValueError:
-        pass
-    return [p for p in out if p]
-
-
 def secrets_of(cfg: Config, env: dict[str, str] | None = None) -> list[str]:
-    """Every secret the daemon holds, for logs.register_secret at start. A new secret: one line here."""
+    """Every secret the daemon holds, for logs.register_secret at start: the core's, and what each
+    room's section says it holds (its `secrets(env)`)."""
     env = dict(os.environ if env is None else env)
     found = [
         cfg.ami.secret.get_secret_value() if cfg.ami.secret is not None else None,
         cfg.agi.secret.get_secret_value() if cfg.agi.secret is not None else None,
-        *_url_passwords(cfg.store.url),
-        env.get(MQTT_PASSWORD_ENV),
-        *(_url_passwords(cfg.reconcile.realtime.url) if cfg.reconcile.realtime is not None else []),
+        *url_passwords(cfg.store.url),
     ]
+    for key in SECTIONS:
+        secrets = getattr(getattr(cfg, key), "secrets", None)
+        if secrets is not None:
+            found.extend(secrets(env))
     return [secret for secret in found if secret]
 
 
@@ -166,8 +168,10 @@ def load_config(path: str, env: dict[str, str] | None = None) -> Config:
     _resolve_secret("agi", AGI_SECRET_ENV, data, path, root, env)
     if env.get(STORE_URL_ENV):
         data = _deep_merge(data, {"store": {"url": env[STORE_URL_ENV]}})
-    if env.get(QUEUE_LOG_URL_ENV) and isinstance((data.get("reconcile") or {}).get("realtime"), dict):
-        data = _deep_merge(data, {"reconcile": {"realtime": {"url": env[QUEUE_LOG_URL_ENV]}}})
+    for key, model in SECTIONS.items():  # what a room's section takes from the environment
+        from_environment = getattr(model, "from_environment", None)
+        if from_environment is not None and isinstance(data.get(key), dict):
+            data = {**data, key: from_environment(data[key], env)}
     merged = _deep_merge(packaged_defaults(), data)
     try:
         return Config.model_validate(merged)

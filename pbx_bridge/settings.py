@@ -67,3 +67,25 @@ def read_secret_file(path: str | Path) -> str:
         return raw.decode("utf-8").strip()
     except UnicodeDecodeError:
         raise SecretFileError(f"{path}: not UTF-8 text") from None
+
+
+def url_passwords(url: str | None) -> list[str]:
+    """The password of a database URL as the daemon uses it and as it is written (%-quoted): both are
+    masked in logs."""
+    from urllib.parse import urlsplit
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if not url:
+        return []
+    out = []
+    try:
+        out.append(make_url(url).password)
+    except ArgumentError:
+        pass
+    try:
+        out.append(urlsplit(url).password)
+    except ValueError:
+        pass
+    return [p for p in out if p]

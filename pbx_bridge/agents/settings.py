@@ -46,3 +46,7 @@ class AgentsConfig(Strict):
 
     def state(self, endpoint: str) -> str:
         return self.state_interface.format(endpoint=endpoint)
+
+
+# this room's sections of the configuration, by key (config.py assembles every room's)
+SECTIONS = {"agents": AgentsConfig}

@@ -19,3 +19,7 @@ class CallbacksConfig(Strict):
     poll_interval: float = Field(gt=0, le=60)
     max_parallel: int = Field(ge=1, le=100, description="callbacks in progress at once")
     customer_context: str = Field(min_length=1)
+
+
+# this room's sections of the configuration, by key (config.py assembles every room's)
+SECTIONS = {"callbacks": CallbacksConfig}

@@ -117,7 +117,7 @@ def escalation_history(config_path: str, first, last, queue: str | None, fmt: st
 
     from pbx_bridge.escalation.tables import escalation_steps as t
     from pbx_bridge.store.engine import sync_engine
-    from pbx_bridge.store.migrate import upgrade
+    from pbx_bridge.rooms import upgrade
 
     cfg = _load(config_path)
     start = datetime.combine(first, dtime(), cfg.tz).astimezone(timezone.utc)

@@ -153,3 +153,6 @@ class EscalationConfig(Strict):
 
     def state(self, name: str) -> str:
         return self.state_interface.format(endpoint=self.supervisors[name])
+
+
+SECTIONS = {"escalation": EscalationConfig}

@@ -15,6 +15,7 @@ import structlog
 
 from pbx_bridge.escalation import state
 from pbx_bridge.escalation.ladder import Escalator
+from pbx_bridge.escalation.records import register_records  # noqa: F401 - gathered by rooms.record_kinds
 from pbx_bridge.escalation.routes import escalation_priority
 
 if TYPE_CHECKING:

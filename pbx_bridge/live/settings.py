@@ -25,6 +25,10 @@ class MqttConfig(Strict):
     long_wait_s: float = Field(gt=0)
     repeat_caller_count: int = Field(ge=2)
 
+    def secrets(self, env: dict[str, str]) -> list[str]:
+        """What logs must mask (config.secrets_of): the broker password, from the environment only."""
+        return [env[MQTT_PASSWORD_ENV]] if env.get(MQTT_PASSWORD_ENV) else []
+
 
 class WallboardConfig(Strict):
     enabled: bool
@@ -33,3 +37,7 @@ class WallboardConfig(Strict):
     broker: str = Field(description="the broker's websockets URL as the supervisors' browsers reach it")
     max_connections: int = Field(ge=1, le=10_000, description="open at once; more are closed at once")
     idle_timeout: float = Field(gt=0, le=300, description="seconds to send the request, and again to take the answer")
+
+
+# this room's sections of the configuration, by key (config.py assembles every room's)
+SECTIONS = {"mqtt": MqttConfig, "wallboard": WallboardConfig}

@@ -54,3 +54,7 @@ class NuisanceConfig(Strict):
     file: Path | None = Field(default=None, description="the admins' YAML list (screen: / never_screen:), optional")
     refresh_interval: float = Field(default=5, gt=0, le=300,
                                     description="seconds between reads of the store (changes made by the CLI)")
+
+
+# this room's sections of the configuration, by key (config.py assembles every room's)
+SECTIONS = {"nuisance": NuisanceConfig}

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from pydantic import Field
 
-from pbx_bridge.settings import DatabaseUrl, Strict
+from pbx_bridge.settings import DatabaseUrl, Strict, url_passwords
+
+QUEUE_LOG_URL_ENV = "PBX_BRIDGE_QUEUE_LOG_URL"  # the realtime table's URL (its password) from the environment
 
 
 class RealtimeQueueLogConfig(Strict):
@@ -23,3 +25,19 @@ class ReconcileConfig(Strict):
     state_dir: Path = Field(description="where the positions read up to are kept")
     interval: float = Field(gt=0, le=3600)
     realtime: RealtimeQueueLogConfig | None = None
+
+    @staticmethod
+    def from_environment(values: dict, env: dict[str, str]) -> dict:
+        """The section as the site wrote it, with what the environment supplies (config.load_config)."""
+        realtime = values.get("realtime")
+        if env.get(QUEUE_LOG_URL_ENV) and isinstance(realtime, dict):
+            return {**values, "realtime": {**realtime, "url": env[QUEUE_LOG_URL_ENV]}}
+        return values
+
+    def secrets(self, env: dict[str, str]) -> list[str]:
+        """What logs must mask (config.secrets_of): the realtime database's password."""
+        return url_passwords(self.realtime.url) if self.realtime is not None else []
+
+
+# this room's sections of the configuration, by key (config.py assembles every room's)
+SECTIONS = {"reconcile": ReconcileConfig}

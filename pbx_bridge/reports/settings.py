@@ -67,3 +67,7 @@ class ReportsConfig(Strict):
     def at(hhmm: str) -> time:
         hour, minute = hhmm.split(":")
         return time(int(hour), int(minute))
+
+
+# this room's sections of the configuration, by key (config.py assembles every room's)
+SECTIONS = {"reports": ReportsConfig}

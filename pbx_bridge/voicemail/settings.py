@@ -17,3 +17,7 @@ class VoicemailConfig(Strict):
     retry_minutes: float = Field(ge=0, le=120)
     playback_context: str
     callback_context: str
+
+
+# this room's sections of the configuration, by key (config.py assembles every room's)
+SECTIONS = {"voicemail": VoicemailConfig}

@@ -15,9 +15,8 @@ from pbx_bridge.ami.client import AmiClient
 from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.config import load_config
 from pbx_bridge.core import Core
-from pbx_bridge.daemon import FEATURES, Daemon
-from pbx_bridge.record_kinds import record_kinds
-from pbx_bridge.store.migrate import upgrade
+from pbx_bridge.daemon import Daemon
+from pbx_bridge.rooms import ROOMS, record_kinds, upgrade
 from tests.conftest import make_call
 from tests.support.agi_peer import AGI_SECRET
 from tests.support.fake_ami import FakeAmi, ami_config, until
@@ -140,8 +139,8 @@ async def test_every_room_wires_its_tasks_routes_and_health_through_the_core(dae
                                       "callback_request", "agent_login", "agent_logout", "agent_pause",
                                       "agent_resume", "escalation_priority"}
     assert set(daemon.health()) == {"ami", "tracker", "store", "agi", "ring_twice", "agents", "pins", "mqtt",
-                                    "reports", "wallboard", "queue_log", "nuisance", "callbacks"}
-    assert set(daemon.core.handles) == set(FEATURES)
+                                    "reports", "wallboard", "queue_log", "nuisance", "callbacks", "jobs"}
+    assert set(daemon.core.handles) == set(ROOMS)
 
 
 async def test_each_record_goes_to_the_store_first_then_to_every_subscriber_in_order(tmp_path):
@@ -163,4 +162,4 @@ def test_the_daemon_is_small_and_names_no_feature():
     assert len(source.splitlines()) <= 180
     imported = {node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)}
     assert imported <= {"__future__", "pbx_bridge", "pbx_bridge.config", "pbx_bridge.core", "pbx_bridge.life",
-                        "pbx_bridge.record_kinds", "pbx_bridge.store.engine", "pbx_bridge.store.migrate"}
+                        "pbx_bridge.store.engine"}

@@ -16,7 +16,7 @@ from pbx_bridge.escalation.ladder import Escalator
 from pbx_bridge.escalation.records import EscalationStepRecord
 from pbx_bridge.escalation.tables import escalation_steps
 from pbx_bridge.store.engine import sync_engine
-from pbx_bridge.store.migrate import upgrade
+from pbx_bridge.rooms import upgrade
 from tests.unit.test_escalation_ladder import Pbx
 
 CONFIG = """\

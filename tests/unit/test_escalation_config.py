@@ -82,12 +82,6 @@ def test_an_unknown_supervisor_is_refused_at_its_line(tmp_path):
         load_config(path, env={})
 
 
-def test_an_unknown_queue_is_refused_at_its_line(tmp_path):
-    path = write(tmp_path, GOOD.replace("    support:\n", "    suport:\n"))
-    with pytest.raises(ConfigError, match=rf"^{path}:9: escalation.queues.suport: unknown queue 'suport'"):
-        load_config(path, env={})
-
-
 def test_a_step_without_threshold_or_action_is_refused(tmp_path):
     text = GOOD.replace("          waiting: 3\n          longest_wait: 60\n", "")
     with pytest.raises(ConfigError, match="a step needs a threshold"):

@@ -10,7 +10,7 @@ from pbx_bridge.escalation.tables import escalation_steps
 from pbx_bridge.reports import html, monthly
 from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.store.engine import sync_engine
-from pbx_bridge.store.migrate import upgrade
+from pbx_bridge.rooms import upgrade
 
 SH = ZoneInfo("Asia/Shanghai")
 NOV = (date(2026, 11, 1), date(2026, 11, 30))

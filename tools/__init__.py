@@ -1,0 +1,1 @@
+"""Tooling for checking the project (not installed with the package)."""
