@@ -106,6 +106,7 @@ class Escalator:
             return
         if ladder.level == 0:
             return
+        await self._repair(ladder, figures)
         top = ladder.active[-1]
         if top.leaving:
             await self._remove_members(ladder, top, now)
@@ -156,6 +157,24 @@ class Escalator:
         log.warning("escalation_step_up", queue=ladder.queue, step=level, step_name=step.name, reason=why,
                     actions=actions)
         self._announce(ladder, level, "up", why, actions)
+
+    async def _repair(self, ladder: QueueLadder, figures: Figures) -> None:
+        """A member a holding step added but the queue no longer has (Asterisk restarted without
+        persistent members, someone removed it by hand) is added again while the step holds."""
+        for level, state in enumerate(ladder.active, start=1):
+            if state.leaving:
+                continue
+            for name, interface in list(state.added.items()):
+                if interface in ladder.figures.members:
+                    continue
+                penalty = next((a.penalty for a in ladder.step(level).add if a.member == name), 0)
+                outcome = await self._queue_add(ladder.queue, name, interface, penalty)
+                if outcome in ("added", "already"):
+                    self._write(ladder, level, "add-member", f"{name} {interface} again: missing from the queue",
+                                ladder.reason)
+                    log.warning("escalation_member_readded", queue=ladder.queue, member=name)
+                else:
+                    self._write(ladder, level, "add-failed", f"{name}: {outcome}"[:200], ladder.reason)
 
     async def _descend(self, ladder: QueueLadder, figures: Figures, now: float) -> None:
         level, state = ladder.level, ladder.active[-1]
@@ -293,8 +312,11 @@ class Escalator:
     async def look(self, ladder: QueueLadder) -> None:
         """Ask Asterisk for the queue (callers, members), then judge it."""
         reply = await self.send_action({"Action": "QueueStatus", "Queue": ladder.queue}, 10)
+        if not isinstance(reply, list):  # refused (an error answer), not "no such queue": judge nothing
+            log.warning("escalation_queue_status_refused", queue=ladder.queue, message=str(reply.get("Message"))[:200])
+            return
         before = ladder.figures.known
-        ladder.figures.status(reply if isinstance(reply, list) else [], self.clock())
+        ladder.figures.status(reply, self.clock())
         if ladder.figures.known is False and before is not False:
             log.error("escalation_unknown_queue", queue=ladder.queue,
                       hint=f"escalation.queues.{ladder.queue}: Asterisk has no such queue (queues.conf)")

@@ -257,3 +257,26 @@ def test_vip_callers_already_waiting_move_up_when_the_priority_step_is_taken(wor
     assert change == {"Action": "QueueChangePriorityCaller", "Queue": "support", "Caller": "PJSIP/trunk-c1",
                       "Priority": "10", "Immediate": "yes"}
     assert "1 waiting raised" in [r for r in out["records"] if r.action == "priority-on"][0].detail
+
+
+def test_a_supervisor_lost_from_the_queue_while_the_step_holds_is_added_again(world):
+    esc, pbx, out = world
+    callers(pbx, 3)
+    look(esc, pbx)
+    del pbx.members[SUPER]  # Asterisk restarted without persistent members
+    look(esc, pbx, 1)
+    assert [a["Interface"] for a in pbx.done("QueueAdd")] == [SUPER, SUPER]
+    assert "missing from the queue" in out["records"][-1].detail
+    look(esc, pbx, 1)
+    assert len(pbx.done("QueueAdd")) == 2
+
+
+def test_a_refused_queue_status_is_not_taken_for_an_unknown_queue(world):
+    esc, pbx, out = world
+
+    async def refused(action, timeout):
+        return Reply(Response="Error", Message="Permission denied")
+
+    esc.send_action = refused
+    look(esc, pbx)
+    assert esc.queues["support"].figures.known is None and out["standing"] == {}
