@@ -38,7 +38,6 @@ def test_callers_piling_up_bring_the_supervisor_in_and_a_calm_queue_lets_him_go(
     pause_agents(lab_ami, True)
     daemon = DaemonProcess(
         tmp_path, f"sqlite:///{tmp_path}/store.db",
-        reports={"companies": {QUEUE: "lab"}},
         escalation={"enabled": True, "interval": 0.5, "retry_remove_s": 1, "state_file": str(tmp_path / "esc.json"),
                     "supervisors": {"Supervisor Wu": "super501"},
                     "queues": {QUEUE: {"calm_for": 3, "steps": [
