@@ -12,6 +12,7 @@ import time
 import pytest
 
 from lab.sipp import SippAgent, sipp_call
+from tests.support import mosquitto
 from tests.support.daemon import DaemonProcess
 
 pytestmark = pytest.mark.lab
@@ -33,11 +34,29 @@ def cli_json(daemon, *args) -> tuple[int, object]:
     return result.returncode, json.loads(result.stdout) if result.stdout.strip() else None
 
 
-def test_callers_piling_up_bring_the_supervisor_in_and_a_calm_queue_lets_him_go(lab, lab_ami, tmp_path):
+@pytest.fixture
+def broker():
+    server = mosquitto.Mosquitto().start()
+    yield server
+    server.stop()
+
+
+def feed(path, topic_end):
+    if not path.exists():
+        return []
+    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [item["payload"] for item in items if item["topic"].endswith(topic_end)]
+
+
+def test_callers_piling_up_bring_the_supervisor_in_and_a_calm_queue_lets_him_go(lab, lab_ami, broker, tmp_path):
     lab_ami.action("QueueRemove", Queue=QUEUE, Interface=SUPER)  # a previous run's, if it failed half-way
     pause_agents(lab_ami, True)
+    board = tmp_path / "board.jsonl"
+    sub = subprocess.Popen([sys.executable, "-m", "tests.support.mqtt_sub", str(broker.port), "pbx-bridge/#",
+                            str(board)])
     daemon = DaemonProcess(
         tmp_path, f"sqlite:///{tmp_path}/store.db",
+        mqtt={"enabled": True, "port": broker.port, "reconnect_min": 0.5, "reconnect_max": 2},
         escalation={"enabled": True, "interval": 0.5, "retry_remove_s": 1, "state_file": str(tmp_path / "esc.json"),
                     "supervisors": {"Supervisor Wu": "super501"},
                     "queues": {QUEUE: {"calm_for": 3, "steps": [
@@ -62,11 +81,13 @@ def test_callers_piling_up_bring_the_supervisor_in_and_a_calm_queue_lets_him_go(
             for caller in callers:
                 caller.wait(60)
         daemon.wait_for("call_recorded", count=2, timeout=30)
-        time.sleep(1)
+        time.sleep(1.5)
         code, [status] = cli_json(daemon, "status")
         assert code == 0 and status["step"] == 0
         assert daemon.stop() == 0
     finally:
+        sub.terminate()
+        sub.wait(5)
         for caller in callers:
             if caller.poll() is None:
                 caller.kill()
@@ -79,3 +100,10 @@ def test_callers_piling_up_bring_the_supervisor_in_and_a_calm_queue_lets_him_go(
     actions = [h["action"] for h in history]
     assert actions[:2] == ["escalate", "add-member"]
     assert actions.index("remove-deferred") < actions.index("remove-member") < actions.index("de-escalate")
+
+    # every step an MQTT alert; the standing line while escalated, cleared (empty retained) after
+    alerts = [a for a in feed(board, "/alerts") if a.get("type") == "escalation"]
+    assert [(a["direction"], a["step"]) for a in alerts] == [("up", 1), ("down", 1)]
+    assert alerts[0]["actions"] == ["Supervisor Wu added"] and alerts[0]["queue"] == QUEUE
+    standing = feed(board, f"/standing/escalation-{QUEUE}")
+    assert standing[0]["title"] == f"Queue {QUEUE} escalated" and standing[-1] is None
