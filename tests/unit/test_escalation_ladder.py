@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from pbx_bridge.escalation import state
-from pbx_bridge.escalation.ladder import Escalator
+from pbx_bridge.escalation.ladder import Escalator, StepState
 from pbx_bridge.escalation.records import EscalationStepRecord
 from pbx_bridge.escalation.settings import EscalationConfig
 
@@ -280,3 +280,34 @@ def test_a_refused_queue_status_is_not_taken_for_an_unknown_queue(world):
     esc.send_action = refused
     look(esc, pbx)
     assert esc.queues["support"].figures.known is None and out["standing"] == {}
+
+
+async def test_the_room_wires_its_task_route_health_and_the_shared_earlier_offer(tmp_path):
+    import yaml
+
+    from pbx_bridge.config import load_config
+    from pbx_bridge.daemon import Daemon
+    from pbx_bridge.rooms import upgrade
+    from tests.support.agi_peer import AGI_SECRET
+
+    url = f"sqlite:///{tmp_path}/store.db"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "ami": {"host": "127.0.0.1", "port": 1}, "agi": {"port": 0, "secret": AGI_SECRET},
+        "store": {"url": url, "spool_dir": str(tmp_path / "spool")},
+        "reconcile": {"enabled": False, "queue_log": None, "state_dir": str(tmp_path / "state")},
+        "escalation": {"enabled": True, "state_file": str(tmp_path / "esc.json"),
+                       "supervisors": {"Supervisor Wu": "super501"},
+                       "queues": {"support": {"steps": [{"name": "s1", "waiting": 2, "callback_offer_after": 15}]}}},
+    }))
+    upgrade(url)
+    built = Daemon(load_config(str(config), env={}), "s3cret")
+    try:
+        assert "escalation" in built.core.tasks and "escalation_priority" in built.agi.routes
+        assert built.health()["escalation"] == {"support": 0}
+        offer_after = built.core.shared["callbacks.offer_after"]
+        assert offer_after("support") is None
+        built.core.handles["escalation"].queues["support"].active.append(StepState())  # step 1 holds
+        assert offer_after("support") == 15
+    finally:
+        await built.engine.dispose()
