@@ -26,10 +26,13 @@ demo: setup
 	$(BIN)/python scripts/demo.py
 
 # Every test: the import contract (setup.cfg [importlinter]), unit tests, transcript replays and the
-# lab integration tests.
+# lab integration tests. Two pytest workers: the lab's tests (one xdist group, tests/integration/
+# conftest.py) run one after another on one of them, mostly waiting on calls, while the other
+# runs the CPU-bound unit tests beside them.
+PYTEST_WORKERS ?= 2
 test: setup
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 unit: venv
 	$(BIN)/pytest tests/unit

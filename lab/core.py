@@ -6,6 +6,7 @@ import fcntl
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -115,6 +116,15 @@ class Lab:
         for src in sorted((REPO / "dialplan").glob("*.conf")) + sorted((LAB_PKG / "conf").glob("*.conf")):
             shutil.copy(src, self.conf_dir / src.name)
 
+    def _forget_queue_members(self):
+        """The shipped queues file keeps dynamic members across restarts (persistentmembers = yes),
+        so an agent an earlier session left logged in (a test stopped half-way, another helper's run)
+        would be back in this Asterisk's queues. Every start begins from the lab's queues.conf."""
+        db = self.root / "var/lib/asterisk/astdb.sqlite3"
+        if db.exists():
+            with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+                conn.execute("DELETE FROM astdb WHERE key LIKE '/Queue/PersistentMembers/%'")
+
     # -- lifecycle ---------------------------------------------------------------
     def start(self, reuse: bool = False, timeout: float = 60) -> "Lab":
         """Start Asterisk (fresh: a running lab Asterisk is stopped first unless reuse=True,
@@ -129,6 +139,7 @@ class Lab:
             self.stop()
         t0 = time.monotonic()
         self.install_config()
+        self._forget_queue_members()
         self._chroot("mkdir", "-p", "/var/run/asterisk", "/var/log/asterisk",
                      "/var/lib/asterisk", "/var/spool/asterisk", "/var/cache/asterisk", check=True)
         self._chroot("chown", "-R", "root:root", "/var/run/asterisk", "/var/log/asterisk",

@@ -18,6 +18,43 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 from pbx_bridge.calls.records import CallRecord, OfferRecord
 
+# The lab's tests: files named so (tests/integration/conftest.py refuses a lab test elsewhere).
+LAB_FILE_PREFIX = "test_lab_"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` (setup.cfg) with every lab test in one group, run in file order on one
+    worker: the machine has one lab (fixed ports, one Asterisk per session, a file lock), and its
+    tests mostly wait on calls, so the other workers run the CPU-bound unit tests beside them.
+    By file name, because the controller sees only test ids; and because pytest 9 ignores the id
+    suffix through which xdist's own `xdist_group` mark groups tests."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class LabOnOneWorker(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.split("::", 1)[0].rsplit("/", 1)[-1].startswith(LAB_FILE_PREFIX):
+                return "lab"
+            return super()._split_scope(nodeid)
+
+    return LabOnOneWorker(config, log)
+
+
+_niced = False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """An xdist worker running tests beside the lab yields the CPU to it: the lab's Asterisk, SIPp
+    phones and daemons keep their timing (rings, waits) however busy the unit tests keep the
+    other core. Once per worker; the lab worker's tests all come first (one scope, scheduled first)."""
+    global _niced
+    if not _niced and os.environ.get("PYTEST_XDIST_WORKER") and not item.path.name.startswith(LAB_FILE_PREFIX):
+        _niced = True
+        os.nice(10)
+
 
 @pytest.fixture
 def sqlite_url(tmp_path):

@@ -174,6 +174,11 @@ class CallTracker:
         call = self.active.get(uniqueid)
         return None if call is None else call.joined_ts
 
+    def in_progress(self, uniqueid: str) -> CallRecord | None:
+        """The record of a call still in progress (its queue, its agent so far), or None."""
+        call = self.active.get(uniqueid)
+        return None if call is None else call.record
+
     def numbers_in_queue(self) -> set[str]:
         return {call.record.number for call in self.active.values()} - {None}
 

@@ -86,15 +86,14 @@ class LiveState:
             handler(event)
 
     def on_record(self, record: object) -> None:
-        """Every record handed to `core.record` comes here, any room's: only calls and offers count."""
-        if not isinstance(record, (CallRecord, OfferRecord)):
-            return
         self._roll_day()
         if isinstance(record, OfferRecord):
             agent = self.agents.get(record.interface)
             if agent is not None and record.result == "no-answer":
                 agent.ring_twice_misses += 1
                 self.dirty_agents.add(agent.interface)
+            return
+        if not isinstance(record, CallRecord):  # another room's record (core.record hands over all)
             return
         if record.joined_at.astimezone(self.tz).date() != self.day:
             return

@@ -19,6 +19,7 @@ from pbx_bridge.reports.agent_time import csv_rows as agent_time_csv
 from pbx_bridge.reports.agent_time import table_lines as agent_time_lines
 from pbx_bridge.reports import callbacks as callback_report
 from pbx_bridge.reports import escalation as escalation_report
+from pbx_bridge.reports import qa as quality_report
 from pbx_bridge.reports.kpi import (
     OUTBOUND_NOTE,
     Counts,
@@ -114,6 +115,7 @@ class Monthly:
     agent_time: list[AgentTime] = field(default_factory=list)
     callbacks: list = field(default_factory=list)  # reports/callbacks.py CallbackLine
     escalation: list = field(default_factory=list)  # reports/escalation.py EscalationLine
+    quality: quality_report.Quality | None = None  # reports/qa.py: service quality from call monitoring
 
     @property
     def by_hour(self) -> list[Counts]:
@@ -156,6 +158,7 @@ class Monthly:
             "agent_time": [a.as_dict() for a in self.agent_time],
             "callbacks": [c.as_dict() for c in self.callbacks],
             "escalation": [e.as_dict() for e in self.escalation],
+            "quality": self.quality.as_dict() if self.quality is not None else {"companies": [], "agents": []},
             "notes": self.notes,
             "misses": self.misses(),
         }
@@ -267,10 +270,13 @@ def monthly(engine, first: date, last: date, tz: ZoneInfo, settings: ReportsConf
         report.agent_time = agent_time(conn, start, end, pbx)
         report.callbacks = callback_report.lines(conn, start, end, settings, pbx)
         report.escalation = escalation_report.lines(conn, start, end, settings, pbx)
+        report.quality = quality_report.quality(conn, start, end, settings, pbx)
     if report.callbacks:
         report.notes.append(callback_report.NOTE)
     if report.escalation:
         report.notes.append(escalation_report.NOTE)
+    if report.quality:
+        report.notes.append(quality_report.NOTE)
     return report
 
 
@@ -341,6 +347,9 @@ def as_table(m: Monthly, repeat_limit: int = 20) -> str:
     out += ["", "Callbacks (pressed 1 to be called back)"] + (_columns(heads, body) if body else ["(none)"])
     heads, body = escalation_report.table_rows(m.escalation)
     out += ["", "Escalation (when calls piled up)"] + (_columns(heads, body) if body else ["(none)"])
+    if m.quality is not None:
+        heads, body = quality_report.table_rows(m.quality)
+        out += ["", "Service quality (call monitoring, score 1-5)"] + (_columns(heads, body) if body else ["(none)"])
     misses = m.misses()
     out += ["", f"Figures that missed their standard: {len(misses)}"] + [f"- {x}" for x in misses]
     out += ["", "Notes"] + [f"- {n}" for n in m.notes]
@@ -381,6 +390,8 @@ def csv_rows(m: Monthly) -> Iterable[dict]:
     yield from agent_time_csv(m.agent_time)
     yield from callback_report.csv_rows(m.callbacks)
     yield from escalation_report.csv_rows(m.escalation)
+    if m.quality is not None:
+        yield from quality_report.csv_rows(m.quality)
 
 
 def as_csv(m: Monthly) -> str:

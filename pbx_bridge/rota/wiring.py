@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def enabled(cfg) -> bool:  # noqa: ANN001 - a Config
-    return cfg.voicemail.enabled or cfg.agents.enabled
+    return cfg.voicemail.enabled or cfg.agents.enabled or cfg.qa.enabled
 
 
 def wire(core: Core) -> RotaHolder:

@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from tests.conftest import LAB_FILE_PREFIX
 from tests.support import postgres
 from tests.support.daemon import DaemonProcess
 
@@ -18,6 +19,16 @@ def _unavailable(reason: str):
     if IN_CI:
         pytest.fail(f"lab unavailable in CI: {reason}", pytrace=False)
     pytest.skip(f"lab unavailable ({reason}); run `make lab` as root to enable the lab tests")
+
+
+def pytest_collection_modifyitems(items):
+    """`make test` runs two pytest-xdist workers and sends every test of a `test_lab_*.py` file to
+    one of them (tests/conftest.py, by file name: the controller sees only test ids). A lab test
+    elsewhere would run beside the lab worker's, on the same Asterisk and FastAGI port: refused."""
+    for item in items:
+        if ("lab" in getattr(item, "fixturenames", ()) or item.get_closest_marker("lab")) \
+                and not item.path.name.startswith(LAB_FILE_PREFIX):
+            raise pytest.UsageError(f"{item.nodeid} uses the lab: it belongs in a {LAB_FILE_PREFIX}*.py file")
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,9 @@ from tests.support.daemon import DaemonProcess
 
 pytestmark = pytest.mark.lab
 
-OUTAGE_S = 60
+# Longer than the calls placed meanwhile, four keepalives (5 s, below) and ten reconnect attempts
+# (reconnect_max 2 s): the daemon has long noticed the broker gone when it comes back.
+OUTAGE_S = 20
 
 
 @pytest.fixture
@@ -36,7 +38,8 @@ def messages(path, topic_end):
 
 def test_wallboard_topics_follow_the_calls_and_survive_a_broker_outage(lab, lab_ami, broker, tmp_path):
     daemon = DaemonProcess(tmp_path, f"sqlite:///{tmp_path}/store.db",
-                           mqtt={"enabled": True, "port": broker.port, "reconnect_min": 0.5, "reconnect_max": 2})
+                           mqtt={"enabled": True, "port": broker.port, "keepalive": 5, "reconnect_min": 0.5,
+                                 "reconnect_max": 2})
     daemon.start()
     daemon.wait_for("mqtt_connected")
     feed = tmp_path / "board.jsonl"

@@ -16,6 +16,9 @@ from tests.unit.test_fastagi_server import fire
 pytestmark = pytest.mark.lab
 
 TWO_RINGS = 6.0  # the China cadence (1 s on, 4 s off), to the end of the second ring
+# lab-ring1's one phone (agent301) answers 2 s into its ring: the caller stays 8 s after the center
+# answered (lab-ring2's calls keep 20 s: 303's two rings, then 302's 5.3 s)
+RING1_HOLD = 8
 
 
 def place(lab, queue, hold=20, caller_num="13900000088"):
@@ -71,7 +74,7 @@ def test_ring_twice_enforced_measured_and_the_repeat_misser_paused(lab, phones, 
             await asyncio.gather(*(fire(4573, bytes([i % 251]) * (i % 300), i % 3 == 0)
                                    for i in range(start, start + 100)))
     asyncio.run(flood())
-    third, events = place(lab, "lab-ring1")
+    third, events = place(lab, "lab-ring1", hold=RING1_HOLD)
     assert third["agent"] == "Agent 301"
     assert caller_ring_seconds(events, third) == pytest.approx(TWO_RINGS, abs=0.5)
     daemon.wait_for("call_recorded", count=3)
@@ -101,7 +104,7 @@ def test_ring_twice_enforced_measured_and_the_repeat_misser_paused(lab, phones, 
 def test_calls_still_reach_agents_when_the_daemon_is_down(lab, phones):
     unpause_all(lab)
     lab.clear_queue_log()
-    call, events = place(lab, "lab-ring1", caller_num="13900000099")
+    call, events = place(lab, "lab-ring1", hold=RING1_HOLD, caller_num="13900000099")
     assert call["agent"] == "Agent 301"
     # the dialplan's own default: two rings of the China cadence
     assert caller_ring_seconds(events, call) == pytest.approx(TWO_RINGS, abs=0.5)

@@ -17,6 +17,7 @@ from pbx_bridge.config import load_config
 from pbx_bridge.core import Core
 from pbx_bridge.daemon import Daemon
 from pbx_bridge.rooms import ROOMS, record_kinds, upgrade
+from pbx_bridge.rota.values import hash_pin
 from tests.conftest import make_call
 from tests.support.agi_peer import AGI_SECRET
 from tests.support.fake_ami import FakeAmi, ami_config, until
@@ -124,6 +125,8 @@ async def daemon(tmp_path):
         "reconcile": {"queue_log": str(tmp_path / "queue_log"), "state_dir": str(tmp_path / "state")},
         "voicemail": {"enabled": True, "rota": str(rota), "spool_dir": str(tmp_path / "vm")},
         "agents": {"enabled": True}, "mqtt": {"enabled": True}, "wallboard": {"enabled": True, "port": 0},
+        "qa": {"enabled": True, "supervisors": [{"name": "S", "endpoint": "PJSIP/super601", "employee_no": "0601",
+                                                 "pin_hash": hash_pin("246810"), "companies": ["*"]}]},
     }, allow_unicode=True))
     upgrade(url)
     built = Daemon(load_config(str(config), env={}), "s3cret")
@@ -137,9 +140,9 @@ async def test_every_room_wires_its_tasks_routes_and_health_through_the_core(dae
         "voicemail-duty", "rota-watch", "nuisance", "reports", "ring-twice"}
     assert set(daemon.agi.routes) == {"ring_twice", "voicemail", "voicemail_login", "screen", "nuisance_warn",
                                       "callback_request", "agent_login", "agent_logout", "agent_pause",
-                                      "agent_resume", "escalation_priority"}
+                                      "agent_resume", "qa_spy", "qa_score", "escalation_priority"}
     assert set(daemon.health()) == {"ami", "tracker", "store", "agi", "ring_twice", "agents", "pins", "mqtt",
-                                    "reports", "wallboard", "queue_log", "nuisance", "callbacks", "jobs"}
+                                    "reports", "wallboard", "queue_log", "nuisance", "callbacks", "jobs", "qa"}
     assert set(daemon.core.handles) == set(ROOMS)
 
 

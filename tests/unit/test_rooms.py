@@ -17,6 +17,11 @@ from pbx_bridge.store import migrate
 from pbx_bridge.store.engine import sync_engine
 
 
+# The rooms with a branch of migrations of their own, after the store's 0008.
+BRANCH_TABLES = {"qa_sessions", "qa_scores", "escalation_steps"}
+BRANCH_HEADS = {"qa_0001", "escalation_0001"}
+
+
 def shape(url: str) -> tuple[dict, set[str]]:
     """Every table's columns and indexes, and the revisions the store is at."""
     engine = sync_engine(url)
@@ -43,40 +48,25 @@ def old_layout(tmp_path: Path) -> str:
     return str(folder)
 
 
-def new_branches() -> set[str]:
-    """The rooms that came after the one versions folder, each its own branch (`<room>_0001...`)."""
-    out = set()
-    for location in rooms.migration_locations():
-        package, sub = location.split(":")
-        folder = Path(__import__(package, fromlist=["_"]).__file__).parent.joinpath(sub)
-        out |= {script.stem.split("_")[0] + "_0001" for script in folder.glob("[a-z]*_0001*.py")}
-    return out
-
-
-def heads_after(*also: str) -> set[str]:
-    """0008 is noted as applied through each branch's depends_on, so it is a head only without branches."""
-    branches = new_branches() | set(also)
-    return branches or {"0008"}
-
-
 def test_a_store_at_0008_from_the_one_versions_folder_upgrades_with_the_rooms_folders_unchanged(tmp_path):
     url = f"sqlite:///{tmp_path}/site.db"
     migrate.upgrade(url, [old_layout(tmp_path)])
     before = shape(url)
     assert before[1] == {"0008"}
     rooms.upgrade(url)
-    tables, heads = shape(url)
-    assert {name: tables[name] for name in before[0]} == before[0], "the old tables are as they were"
-    assert heads == heads_after()
+    after = shape(url)
+    # unchanged, but for the rooms that have a branch of their own (qa_0001 depends on 0008)
+    assert {k: v for k, v in after[0].items() if k not in BRANCH_TABLES} == before[0]
+    assert set(after[0]) - set(before[0]) == BRANCH_TABLES and after[1] == BRANCH_HEADS
 
 
 def test_a_fresh_store_gets_every_rooms_tables(tmp_path):
     url = f"sqlite:///{tmp_path}/fresh.db"
     rooms.upgrade(url)
     tables, heads = shape(url)
-    assert heads == heads_after()
+    assert heads == BRANCH_HEADS
     assert set(tables) == set(rooms.tables().tables) | {"alembic_version"}
-    assert len(rooms.tables().tables) >= 14
+    assert len(rooms.tables().tables) == 14 + len(BRANCH_TABLES)
 
 
 NEW_ROOM = '''
@@ -120,17 +110,17 @@ def test_a_new_room_adds_its_migrations_as_its_own_branch_after_the_stores_head(
     for url in (existing, fresh):
         migrate.upgrade(url, [*rooms.migration_locations(), str(room)])
         tables, heads = shape(url)
-        assert heads == heads_after("demo_0001")  # Alembic notes 0008 as applied through the branch's depends_on
+        assert heads == {"demo_0001"} | BRANCH_HEADS  # Alembic notes 0008 as applied through depends_on
         assert "demo_things" in tables and "callback_requests" in tables
         migrate.upgrade(url, [*rooms.migration_locations(), str(room)])  # again: nothing to do
         # a later revision on the main chain still applies beside the room's branch
         migrate.upgrade(url, [*rooms.migration_locations(), str(room), str(later)])
         tables, heads = shape(url)
-        assert heads == heads_after("demo_0001") | {"0009"} and "note" in tables["calls"][0]
+        assert heads == {"demo_0001", "0009"} | BRANCH_HEADS and "note" in tables["calls"][0]
 
 
 def test_every_room_that_writes_records_registers_them_through_its_wiring_enabled_or_not():
     kinds = rooms.record_kinds()
     writing = {room for room in rooms.ROOMS if hasattr(rooms.wiring(room), "register_records")}
-    assert writing == {"calls", "voicemail", "agents", "nuisance", "escalation"}
+    assert writing == {"calls", "voicemail", "agents", "nuisance", "qa", "escalation"}
     assert {table.name for table in kinds.tables()} <= set(rooms.tables().tables)

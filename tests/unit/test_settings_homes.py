@@ -35,7 +35,7 @@ def test_the_core_loads_without_config_py_or_any_feature():
 def test_every_config_section_is_defined_by_its_own_package_on_the_one_strict_base():
     sections = {name: field.annotation for name, field in Config.model_fields.items()
                 if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)}
-    assert len(sections) == 15  # 14 + escalation
+    assert len(sections) == 16  # 14 + qa + escalation
     for name, section in sections.items():
         assert issubclass(section, Strict), name
         assert section.__module__ != "pbx_bridge.config", name
