@@ -17,6 +17,9 @@ them to the core through the calls below. Nothing here names a feature; the daem
 - `on_reload(fn)`: SIGHUP, the admins' files read again.
 - Shared between rooms that need them: `live` (the live state), `outbound` (the agents' phones),
   `rota` and `pins` (set by the rota room when voicemail or agents is enabled).
+- `shared`: values one room offers another without an import, by name, each a function read at
+  the moment of use: `callbacks.offer_after` (queue -> an earlier offer in s, or None), set by
+  the escalation room and read by the callbacks room.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class Core:
     healths: dict[str, Callable[[], dict | None]] = field(default_factory=dict)
     listeners: list[Any] = field(default_factory=list)
     handles: dict[str, Any] = field(default_factory=dict)  # what each room's wire returned, by room
+    shared: dict[str, Callable] = field(default_factory=dict)  # values rooms share by name (see above)
     _records: list[Callable[[Any], None]] = field(default_factory=list)
     _reloads: list[Callable[[], None]] = field(default_factory=list)
     _gaps: list[Callable[[], None]] = field(default_factory=list)

@@ -17,6 +17,7 @@ ROOMS = (
     "nuisance",
     "callbacks",
     "threats",  # rules §6: the agent's *8 (uses core.live, core.outbound)
+    "escalation",  # rules §3: the ladder per queue (after callbacks, whose offer it may bring forward)
     "qa",  # call monitoring: after rota (the PIN gate)
     "reports",  # the scheduler
     "reconcile",  # queue_log

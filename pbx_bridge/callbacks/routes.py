@@ -33,8 +33,10 @@ _FORGET_AFTER_S = 4 * 3600
 
 
 def callback_request(cfg: CallbacksConfig, pbx: str, engine, joined_at: Callable[[str], float | None],
-                     clock: Callable[[], float] = time.time) -> Route:
-    """`joined_at(uniqueid)`: when the call joined the queue (epoch s), from the call tracker."""
+                     clock: Callable[[], float] = time.time,
+                     offer_after: Callable[[str], float | None] = lambda queue: None) -> Route:
+    """`joined_at(uniqueid)`: when the call joined the queue (epoch s), from the call tracker.
+    `offer_after(queue)`: an earlier offer while the queue is escalated (core.shared), else None."""
     first_join: dict[str, float] = {}  # calls put back after an early press: their first join
 
     async def route(session: AgiSession) -> None:
@@ -52,7 +54,9 @@ def callback_request(cfg: CallbacksConfig, pbx: str, engine, joined_at: Callable
         now = clock()
         joined = first_join.get(uniqueid) or joined_at(uniqueid)
         waited = None if joined is None else max(0.0, now - joined)
-        answer = model.offer_answer(cfg.enabled, waited, cfg.offer_after, number)
+        earlier = offer_after(queue) if queue else None
+        after = cfg.offer_after if earlier is None else min(cfg.offer_after, earlier)
+        answer = model.offer_answer(cfg.enabled, waited, after, number)
         with structlog.contextvars.bound_contextvars(queue=queue, caller_num=number or None):
             if answer == "accepted" and queue:
                 try:

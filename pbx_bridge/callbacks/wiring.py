@@ -19,7 +19,14 @@ def enabled(cfg) -> bool:  # noqa: ANN001 - a Config
 
 def wire(core: Core) -> CallbackPlacer | None:
     cfg = core.cfg
-    core.add_route("callback_request", callback_request(cfg.callbacks, cfg.pbx, core.engine, core.tracker.joined_ts))
+
+    def offer_after(queue: str) -> float | None:
+        """An earlier offer another room (escalation) shares through the core while a queue swells."""
+        shared = core.shared.get("callbacks.offer_after")
+        return shared(queue) if shared is not None else None
+
+    core.add_route("callback_request", callback_request(cfg.callbacks, cfg.pbx, core.engine, core.tracker.joined_ts,
+                                                        offer_after=offer_after))
     if not cfg.callbacks.enabled:
         return None
     placer = CallbackPlacer(

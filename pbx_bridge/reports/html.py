@@ -14,6 +14,7 @@ from string import Template
 
 from pbx_bridge.reports import callbacks as callback_report
 from pbx_bridge.reports import threats as threat_report
+from pbx_bridge.reports import escalation as escalation_report
 from pbx_bridge.reports import qa as quality_report
 from pbx_bridge.reports.kpi import Figure
 from pbx_bridge.reports.monthly import Monthly, fmt, fmt_target, half_hour_label
@@ -192,6 +193,7 @@ def render(m: Monthly, title: str | None = None) -> str:
         "table_agent_time": _agent_time_table(m),
         "table_callbacks": callback_report.html_table(m.callbacks),
         "table_threats": threat_report.html_table(m.threats),
+        "table_escalation": escalation_report.html_table(m.escalation),
         "table_quality": quality_report.html_table(m.quality) if m.quality is not None else "<p>(no calls monitored)</p>",
     }
     template = resources.files("pbx_bridge.reports").joinpath("templates/monthly.html").read_text("utf-8")

@@ -19,6 +19,7 @@ from pbx_bridge.reports.agent_time import csv_rows as agent_time_csv
 from pbx_bridge.reports.agent_time import table_lines as agent_time_lines
 from pbx_bridge.reports import callbacks as callback_report
 from pbx_bridge.reports import threats as threat_report
+from pbx_bridge.reports import escalation as escalation_report
 from pbx_bridge.reports import qa as quality_report
 from pbx_bridge.reports.kpi import (
     OUTBOUND_NOTE,
@@ -115,6 +116,7 @@ class Monthly:
     agent_time: list[AgentTime] = field(default_factory=list)
     callbacks: list = field(default_factory=list)  # reports/callbacks.py CallbackLine
     threats: list = field(default_factory=list)  # reports/threats.py ThreatLine
+    escalation: list = field(default_factory=list)  # reports/escalation.py EscalationLine
     quality: quality_report.Quality | None = None  # reports/qa.py: service quality from call monitoring
 
     @property
@@ -158,6 +160,7 @@ class Monthly:
             "agent_time": [a.as_dict() for a in self.agent_time],
             "callbacks": [c.as_dict() for c in self.callbacks],
             "threats": [t.as_dict() for t in self.threats],
+            "escalation": [e.as_dict() for e in self.escalation],
             "quality": self.quality.as_dict() if self.quality is not None else {"companies": [], "agents": []},
             "notes": self.notes,
             "misses": self.misses(),
@@ -270,11 +273,14 @@ def monthly(engine, first: date, last: date, tz: ZoneInfo, settings: ReportsConf
         report.agent_time = agent_time(conn, start, end, pbx)
         report.callbacks = callback_report.lines(conn, start, end, settings, pbx)
         report.threats = threat_report.lines(conn, start, end, settings, tz, pbx)
+        report.escalation = escalation_report.lines(conn, start, end, settings, pbx)
         report.quality = quality_report.quality(conn, start, end, settings, pbx)
     if report.callbacks:
         report.notes.append(callback_report.NOTE)
     if report.threats:
         report.notes.append(threat_report.NOTE)
+    if report.escalation:
+        report.notes.append(escalation_report.NOTE)
     if report.quality:
         report.notes.append(quality_report.NOTE)
     return report
@@ -347,6 +353,8 @@ def as_table(m: Monthly, repeat_limit: int = 20) -> str:
     out += ["", "Callbacks (pressed 1 to be called back)"] + (_columns(heads, body) if body else ["(none)"])
     heads, body = threat_report.table_rows(m.threats)
     out += ["", "Threatening calls 恐吓电话 (*8)"] + (_columns(heads, body) if body else ["(none)"])
+    heads, body = escalation_report.table_rows(m.escalation)
+    out += ["", "Escalation (when calls piled up)"] + (_columns(heads, body) if body else ["(none)"])
     if m.quality is not None:
         heads, body = quality_report.table_rows(m.quality)
         out += ["", "Service quality (call monitoring, score 1-5)"] + (_columns(heads, body) if body else ["(none)"])
@@ -390,6 +398,7 @@ def csv_rows(m: Monthly) -> Iterable[dict]:
     yield from agent_time_csv(m.agent_time)
     yield from callback_report.csv_rows(m.callbacks)
     yield from threat_report.csv_rows(m.threats)
+    yield from escalation_report.csv_rows(m.escalation)
     if m.quality is not None:
         yield from quality_report.csv_rows(m.quality)
 

@@ -248,6 +248,10 @@
           " (" + a.why + ")"];
       case "threat-acknowledged":
         return ["Threat · 已确认", "desk " + a.desk + ": acknowledged by " + a.by + " (" + a.via + ")"];
+      case "escalation":
+        return [a.direction === "down" ? "De-escalated · 降级" : "Escalated · 升级",
+          a.queue + " step " + a.step + "/" + a.steps + " " + a.step_name +
+          (a.actions && a.actions.length ? ": " + a.actions.join(", ") : "") + (a.reason ? " (" + a.reason + ")" : "")];
       case "qa-low-score":
         return ["Low score · 监听评分", (a.agent || "agent") + " scored " + a.score + "/5 by " + a.by +
           (a.queue ? " (" + a.queue + ")" : "")];

@@ -18,8 +18,10 @@ async def main(port: int, topic: str, out: str) -> None:
                 async with aiomqtt.Client("127.0.0.1", port) as client:
                     await client.subscribe(topic, qos=1)
                     async for message in client.messages:
+                        # an empty payload clears a retained topic (a standing notice ended): null
+                        payload = json.loads(message.payload) if message.payload else None
                         sink.write(json.dumps({"t": time.time(), "topic": str(message.topic),
-                                               "payload": json.loads(message.payload)}, ensure_ascii=False) + "\n")
+                                               "payload": payload}, ensure_ascii=False) + "\n")
                         sink.flush()
             except aiomqtt.MqttError:
                 await asyncio.sleep(0.5)

@@ -103,3 +103,23 @@ async def test_a_press_from_a_call_the_tracker_never_saw_join_stores_nothing(ser
     port = await start({"1795000000.9": NOW - 300})
     assert await press_1(port, uniqueid="1795000000.2") == {"PBXB_REQUEUE_MAXWAIT": "600", "PBXB_CALLBACK": "unknown"}
     assert await store.open_requests(engine, "pbx1") == []
+
+
+async def test_an_escalated_queue_takes_a_request_earlier_through_the_shared_offer_after(serve, sqlite_url):
+    """The escalation room shares an earlier offer (core.shared["callbacks.offer_after"]); 25 s is then enough."""
+    engine, _ = serve
+    earlier = {"support": 20.0}
+    joins = {"1795000000.2": NOW - 25, "1795000000.3": NOW - 25}
+    route = callback_request(CFG, "pbx1", engine, joins.get, lambda: NOW,
+                             offer_after=earlier.get)
+    server = FastAgiServer(AgiConfig(host="127.0.0.1", port=0, header_timeout=1, command_timeout=2, max_sessions=5,
+                                     secret=AGI_SECRET), {"callback_request": route})
+    task = asyncio.create_task(server.run())
+    while not server.listening:
+        await asyncio.sleep(0.01)
+    try:
+        assert await press_1(server.port) == {"PBXB_CALLBACK": "accepted"}
+        earlier.clear()  # calm again: the callbacks room's own 60 s
+        assert (await press_1(server.port, uniqueid="1795000000.3"))["PBXB_CALLBACK"] == "early"
+    finally:
+        task.cancel()

@@ -143,7 +143,8 @@ async def test_every_room_wires_its_tasks_routes_and_health_through_the_core(dae
         "voicemail-duty", "rota-watch", "nuisance", "reports", "ring-twice", "threats"}
     assert set(daemon.agi.routes) == {"ring_twice", "voicemail", "voicemail_login", "screen", "nuisance_warn",
                                       "callback_request", "agent_login", "agent_logout", "agent_pause",
-                                      "agent_resume", "threat_mark", "threat_notice", "qa_spy", "qa_score"}
+                                      "agent_resume", "threat_mark", "threat_notice", "qa_spy", "qa_score",
+                                      "escalation_priority"}
     assert set(daemon.health()) == {"ami", "tracker", "store", "agi", "ring_twice", "agents", "pins", "mqtt",
                                     "reports", "wallboard", "queue_log", "nuisance", "callbacks", "jobs", "threats",
                                     "qa"}

@@ -184,3 +184,17 @@ async def collect_raw(port, topic, seconds):
         except TimeoutError:
             pass
     return got
+
+
+def test_a_record_of_another_room_handed_to_core_record_is_ignored_not_a_crash():
+    """core.record hands every room's records to every on_record handler (an escalation step, say)."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class StepRecord:
+        queue: str = "support"
+        action: str = "escalate"
+
+    state = LiveState(ZoneInfo("Asia/Shanghai"))
+    state.on_record(StepRecord())
+    assert state.today == {}

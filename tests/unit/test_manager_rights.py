@@ -14,6 +14,7 @@ SHIPPED = ROOT / "dialplan" / "manager_pbx_bridge.conf"
 AUTHORITY = {
     "login": set(), "ping": set(), "queuestatus": set(), "queues": set(), "queuesummary": set(),
     "queueadd": {"agent"}, "queueremove": {"agent"}, "queuepause": {"agent"},
+    "queuechangeprioritycaller": set(),  # registered with no class (`manager show command`, Asterisk 22)
     "originate": {"originate"},
     "dbget": {"system", "reporting"}, "dbput": {"system"}, "dbdel": {"system"},
     "coreshowchannels": {"system", "reporting"},
@@ -39,7 +40,8 @@ def _actions_the_daemon_sends() -> set[str]:
     for source in (ROOT / "pbx_bridge").rglob("*.py"):
         text = source.read_text(encoding="utf-8")
         found |= {name.lower() for name in re.findall(r"""["']Action["']\s*:\s*["'](\w+)["']""", text)}
-        found |= {name.lower() for name in re.findall(r"^\s*Action:\s*(\w+)", text, flags=re.M | re.I)}
+        # the wire form is written "Action: X"; a lower-case `action: str` is a dataclass field
+        found |= {name.lower() for name in re.findall(r"^\s*Action:\s*(\w+)", text, flags=re.M)}
     return found
 
 

@@ -132,5 +132,5 @@ def test_a_new_room_adds_its_migrations_as_its_own_branch_after_the_stores_head(
 def test_every_room_that_writes_records_registers_them_through_its_wiring_enabled_or_not():
     kinds = rooms.record_kinds()
     writing = {room for room in rooms.ROOMS if hasattr(rooms.wiring(room), "register_records")}
-    assert writing == {"calls", "voicemail", "agents", "nuisance", "threats", "qa"}
+    assert writing == {"calls", "voicemail", "agents", "nuisance", "threats", "qa", "escalation"}
     assert {table.name for table in kinds.tables()} <= set(rooms.tables().tables)

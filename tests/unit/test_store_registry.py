@@ -79,7 +79,7 @@ def test_every_feature_registers_its_records_once_each_to_its_own_table():
     assert sorted(t.name for t in kinds.tables()) == sorted(
         ["calls", "offers", "outbound_calls", "vm_listenings", "vm_messages", "vm_callbacks", "agent_sessions",
          "agent_pauses", "nuisance_warnings", "nuisance_screened_calls", "threats", "threat_contacts", "threat_acks",
-         "qa_sessions", "qa_scores"])
+         "qa_sessions", "qa_scores", "escalation_steps"])
     assert record_kinds() is not kinds  # nothing global: each caller gets its own
 
 
