@@ -22,6 +22,7 @@ from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.ami.settings import AmiConfig
 from pbx_bridge.callbacks.settings import CallbacksConfig
 from pbx_bridge.calls.settings import TrackingConfig
+from pbx_bridge.incidents.settings import IncidentsConfig
 from pbx_bridge.live.settings import MQTT_PASSWORD_ENV, MqttConfig, WallboardConfig
 from pbx_bridge.logs import LoggingConfig
 from pbx_bridge.nuisance.settings import NuisanceConfig
@@ -60,6 +61,7 @@ class Config(Strict):
     wallboard: WallboardConfig
     reconcile: ReconcileConfig
     nuisance: NuisanceConfig = NuisanceConfig()
+    incidents: IncidentsConfig = IncidentsConfig()
     logging: LoggingConfig
 
     @property

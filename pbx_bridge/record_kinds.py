@@ -11,11 +11,13 @@ from __future__ import annotations
 from pbx_bridge.agents import records as agent_records
 from pbx_bridge.calls import outbound as outbound_records
 from pbx_bridge.calls import records as call_records
+from pbx_bridge.incidents import records as incident_records
 from pbx_bridge.nuisance import model as nuisance_records
 from pbx_bridge.store.registry import RecordKinds
 from pbx_bridge.voicemail import records as voicemail_records
 
-FEATURES = (call_records, outbound_records, voicemail_records, agent_records, nuisance_records)
+FEATURES = (call_records, outbound_records, voicemail_records, agent_records, nuisance_records,
+            incident_records)
 
 
 def record_kinds() -> RecordKinds:

@@ -135,12 +135,12 @@ async def daemon(tmp_path):
 async def test_every_room_wires_its_tasks_routes_and_health_through_the_core(daemon):
     assert set(daemon.core.tasks) == {
         "ami", "store-writer", "fastagi", "call-sweeper", "watchdog", "mqtt", "wallboard", "queue-log", "callbacks",
-        "voicemail-duty", "rota-watch", "nuisance", "reports", "ring-twice"}
+        "voicemail-duty", "rota-watch", "nuisance", "reports", "ring-twice", "incidents"}
     assert set(daemon.agi.routes) == {"ring_twice", "voicemail", "voicemail_login", "screen", "nuisance_warn",
                                       "callback_request", "agent_login", "agent_logout", "agent_pause",
                                       "agent_resume"}
     assert set(daemon.health()) == {"ami", "tracker", "store", "agi", "ring_twice", "agents", "pins", "mqtt",
-                                    "reports", "wallboard", "queue_log", "nuisance", "callbacks"}
+                                    "reports", "wallboard", "queue_log", "nuisance", "callbacks", "incidents"}
     assert set(daemon.core.handles) == set(FEATURES)
 
 
