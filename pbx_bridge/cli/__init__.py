@@ -1,6 +1,6 @@
 """The `pbx-bridge` command. Subcommands live beside it, one module per area."""
 
 from pbx_bridge.cli.base import cli, main
-from pbx_bridge.cli import callbacks, nuisance, reports, rota  # noqa: F401 - registers their commands on `cli`
+from pbx_bridge.cli import callbacks, incidents, nuisance, reports, rota  # noqa: F401 - registers their commands on `cli`
 
 __all__ = ["cli", "main"]
