@@ -13,6 +13,7 @@ from importlib import resources
 from string import Template
 
 from pbx_bridge.reports import callbacks as callback_report
+from pbx_bridge.reports import incidents as incident_report
 from pbx_bridge.reports.kpi import Figure
 from pbx_bridge.reports.monthly import Monthly, fmt, fmt_target, half_hour_label
 
@@ -189,6 +190,7 @@ def render(m: Monthly, title: str | None = None) -> str:
         "notes": "".join(f"<li>{escape(n)}</li>" for n in m.notes),
         "table_agent_time": _agent_time_table(m),
         "table_callbacks": callback_report.html_table(m.callbacks),
+        "table_incidents": incident_report.html_table(m.incidents),
     }
     template = resources.files("pbx_bridge.reports").joinpath("templates/monthly.html").read_text("utf-8")
     return Template(template).substitute(values)

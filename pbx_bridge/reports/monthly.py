@@ -18,6 +18,7 @@ from pbx_bridge.reports.agent_time import AgentTime, agent_time
 from pbx_bridge.reports.agent_time import csv_rows as agent_time_csv
 from pbx_bridge.reports.agent_time import table_lines as agent_time_lines
 from pbx_bridge.reports import callbacks as callback_report
+from pbx_bridge.reports import incidents as incident_report
 from pbx_bridge.reports.kpi import (
     OUTBOUND_NOTE,
     Counts,
@@ -112,6 +113,7 @@ class Monthly:
     repeat_calls: int = 3
     agent_time: list[AgentTime] = field(default_factory=list)
     callbacks: list = field(default_factory=list)  # reports/callbacks.py CallbackLine
+    incidents: list = field(default_factory=list)  # reports/incidents.py IncidentLine
 
     @property
     def by_hour(self) -> list[Counts]:
@@ -153,6 +155,7 @@ class Monthly:
             "repeat_callers": self.repeat_callers,
             "agent_time": [a.as_dict() for a in self.agent_time],
             "callbacks": [c.as_dict() for c in self.callbacks],
+            "incidents": [i.as_dict() for i in self.incidents],
             "notes": self.notes,
             "misses": self.misses(),
         }
@@ -263,8 +266,11 @@ def monthly(engine, first: date, last: date, tz: ZoneInfo, settings: ReportsConf
         report = build_monthly(*rows, answered, first, last, tz, settings, two_rings)
         report.agent_time = agent_time(conn, start, end, pbx)
         report.callbacks = callback_report.lines(conn, start, end, settings, pbx)
+        report.incidents = incident_report.lines(conn, start, end, pbx)
     if report.callbacks:
         report.notes.append(callback_report.NOTE)
+    if report.incidents:
+        report.notes.append(incident_report.NOTE)
     return report
 
 
@@ -333,6 +339,8 @@ def as_table(m: Monthly, repeat_limit: int = 20) -> str:
     out += ["", *agent_time_lines(m.agent_time)]
     heads, body = callback_report.table_rows(m.callbacks)
     out += ["", "Callbacks (pressed 1 to be called back)"] + (_columns(heads, body) if body else ["(none)"])
+    heads, body = incident_report.table_rows(m.incidents)
+    out += ["", "Incidents (rules §8)"] + (_columns(heads, body) if body else ["(none)"])
     misses = m.misses()
     out += ["", f"Figures that missed their standard: {len(misses)}"] + [f"- {x}" for x in misses]
     out += ["", "Notes"] + [f"- {n}" for n in m.notes]
@@ -372,6 +380,7 @@ def csv_rows(m: Monthly) -> Iterable[dict]:
                "count": r["unanswered"], "of": r["unanswered"] + r["answered_later"]}
     yield from agent_time_csv(m.agent_time)
     yield from callback_report.csv_rows(m.callbacks)
+    yield from incident_report.csv_rows(m.incidents)
 
 
 def as_csv(m: Monthly) -> str:
