@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import asyncio
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -16,6 +17,7 @@ from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.config import load_config
 from pbx_bridge.core import Core
 from pbx_bridge.daemon import FEATURES, Daemon
+from pbx_bridge.live.state import LiveState
 from pbx_bridge.record_kinds import record_kinds
 from pbx_bridge.store.migrate import upgrade
 from tests.conftest import make_call
@@ -164,3 +166,22 @@ def test_the_daemon_is_small_and_names_no_feature():
     imported = {node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)}
     assert imported <= {"__future__", "pbx_bridge", "pbx_bridge.config", "pbx_bridge.core", "pbx_bridge.life",
                         "pbx_bridge.record_kinds", "pbx_bridge.store.engine", "pbx_bridge.store.migrate"}
+
+
+async def test_a_notice_reaches_the_live_alerts_and_every_listener_even_past_a_failing_one(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "ami": {"host": "127.0.0.1", "port": 1}, "agi": {"port": 0, "secret": AGI_SECRET},
+        "store": {"url": f"sqlite:///{tmp_path}/store.db", "spool_dir": str(tmp_path / "spool")}}))
+    core, heard = Core.build(load_config(str(config), env={}), "s3cret", record_kinds()), []
+    core.live = LiveState(ZoneInfo("Asia/Shanghai"))
+
+    def broken(notice):
+        raise RuntimeError("a listener's bug")
+
+    core.on_notice(broken)
+    core.on_notice(heard.append)
+    core.notice({"type": "recovery", "queue": "support"})
+    assert heard == [{"type": "recovery", "queue": "support"}]
+    assert [a["type"] for a in core.live.take_alerts()] == ["recovery"]
+    await core.engine.dispose()
