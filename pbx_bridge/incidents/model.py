@@ -75,7 +75,10 @@ class Incident:
             return False
         joined = _ts(record.joined_at)
         left = joined + record.wait_s if record.wait_s is not None else now
-        ended = left + (record.talk_s or 0)
+        # a call closed as incomplete (cut by an AMI gap) or answered with no talk time ended at an
+        # unknown moment: it lasted at least until it was closed
+        unknown_end = record.incomplete or (record.outcome in ("answered", "transferred") and record.talk_s is None)
+        ended = now if unknown_end else left + (record.talk_s or 0)
         until = self.ended if self.ended is not None else now
         if ended < self.started or joined > until:
             return False

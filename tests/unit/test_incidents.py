@@ -192,6 +192,8 @@ def test_an_ami_gap_is_one_incident_with_the_calls_it_cut_and_the_recovery_actio
     # at the login: the agents room repairs, then the core closes the calls of the gap
     assert rig.book.act("ami", None, {"action": "QueueAdd", "queue": "support", "agent": "201"}) is not None
     rig.watcher.on_record(make_call("c1", joined_at=at(T0), wait_s=None, incomplete=True, outcome="unknown"))
+    # answered before the gap, talking when Asterisk went: closed as incomplete, no talk time
+    rig.watcher.on_record(make_call("c3", joined_at=at(T0), wait_s=2, talk_s=None, incomplete=True))
     rig.book.end("ami", back_at)
     # queue_log, read back afterwards, tells that c2 abandoned during the gap
     rig.watcher.on_record(make_call("c2", joined_at=at(T0), wait_s=lost_at - T0 + 10, outcome="abandoned",
@@ -200,7 +202,7 @@ def test_an_ami_gap_is_one_incident_with_the_calls_it_cut_and_the_recovery_actio
     row = rows[-1]
     assert len({r.incident_id for r in rows}) == 1
     assert row.started_at == at(lost_at) and row.duration_s == back_at - lost_at
-    assert (row.calls_affected, row.abandoned, row.recorded_late) == (2, 1, 2)
+    assert (row.calls_affected, row.abandoned, row.recorded_late) == (3, 1, 3)
     assert json.loads(row.actions)[0]["action"] == "QueueAdd" and row.calls_waiting == 2
     assert json.loads(row.agents) == ["201"]
 
