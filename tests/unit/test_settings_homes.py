@@ -19,7 +19,7 @@ from pbx_bridge.settings import Strict
 REPO = Path(__file__).resolve().parents[2]
 CORE = ["ami.client", "agi.server", "calls.tracker", "store.engine", "live.state", "ring", "logs", "numbers",
         "listen", "life", "settings", "yaml_errors", "live.wallboard_server"]
-FEATURES = {"agents", "callbacks", "nuisance", "reports", "rota", "voicemail", "reconcile", "ring_twice",
+FEATURES = {"agents", "callbacks", "nuisance", "reports", "rota", "voicemail", "reconcile", "ring_twice", "incidents",
             "config", "daemon", "cli"}
 
 
@@ -35,7 +35,7 @@ def test_the_core_loads_without_config_py_or_any_feature():
 def test_every_config_section_is_defined_by_its_own_package_on_the_one_strict_base():
     sections = {name: field.annotation for name, field in Config.model_fields.items()
                 if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)}
-    assert len(sections) == 14
+    assert len(sections) == 15
     for name, section in sections.items():
         assert issubclass(section, Strict), name
         assert section.__module__ != "pbx_bridge.config", name

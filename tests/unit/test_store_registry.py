@@ -77,7 +77,7 @@ def test_every_feature_registers_its_records_once_each_to_its_own_table():
     kinds = record_kinds()
     assert sorted(t.name for t in kinds.tables()) == sorted(
         ["calls", "offers", "outbound_calls", "vm_listenings", "vm_messages", "vm_callbacks", "agent_sessions",
-         "agent_pauses", "nuisance_warnings", "nuisance_screened_calls"])
+         "agent_pauses", "nuisance_warnings", "nuisance_screened_calls", "incidents"])
     assert record_kinds() is not kinds  # nothing global: each caller gets its own
 
 
