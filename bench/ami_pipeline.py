@@ -23,8 +23,7 @@ from pbx_bridge.ami.transcript import _NullTransport, replay
 from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
 from pbx_bridge.ring import RingConfig
 from pbx_bridge.store.engine import async_engine
-from pbx_bridge.store.migrate import upgrade
-from pbx_bridge.record_kinds import record_kinds
+from pbx_bridge.rooms import record_kinds, upgrade
 from pbx_bridge.store.writer import StoreWriter
 
 TRANSCRIPTS = Path(__file__).resolve().parent.parent / "tests" / "transcripts"

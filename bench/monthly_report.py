@@ -32,7 +32,7 @@ from sqlalchemy import text
 from pbx_bridge.reports import handover, intraday, monthly
 from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.store.engine import sync_engine
-from pbx_bridge.store.migrate import upgrade
+from pbx_bridge.rooms import upgrade
 
 TZ = ZoneInfo("Asia/Shanghai")
 FIRST, LAST = date(2026, 11, 1), date(2026, 11, 30)

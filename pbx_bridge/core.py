@@ -10,7 +10,7 @@ them to the core through the calls below. Nothing here names a feature; the daem
   once the calls that ended meanwhile are closed.
 - `add_route(name, route)`: a FastAGI script name (refused twice).
 - `add_task(name, factory)`: a task for the life of the daemon (life.py); `add_listener(server)`:
-  a port bound before anything starts.
+  a port bound before anything starts; `every(name, interval_s, fn)`: a timed job (below).
 - `add_health(name, fn)`: one key of `health()`.
 - `on_record(handler)`: each record of the tracker (and of any feature that calls `record`) goes to
   the store writer first, then to every handler in the order they were added.
@@ -24,6 +24,8 @@ them to the core through the calls below. Nothing here names a feature; the daem
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Coroutine, Iterable
 
@@ -31,7 +33,6 @@ import structlog
 
 from pbx_bridge.agi.server import FastAgiServer, Route
 from pbx_bridge.ami.client import AmiClient, AmiError
-from pbx_bridge.calls.records import CallRecord
 from pbx_bridge.calls.tracker import TRACKER_EVENTS, CallTracker
 from pbx_bridge.config import Config
 from pbx_bridge.store.engine import async_engine
@@ -63,6 +64,7 @@ class Core:
     _reloads: list[Callable[[], None]] = field(default_factory=list)
     _gaps: list[Callable[[], None]] = field(default_factory=list)
     _notices: list[Callable[[dict], None]] = field(default_factory=list)
+    _jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, cfg: Config, secret: str, kinds: RecordKinds) -> Core:
@@ -100,6 +102,30 @@ class Core:
             raise ValueError(f"the task {name!r} is added twice")
         self.tasks[name] = factory
 
+    def every(self, name: str, interval_s: float, fn: Callable[[], Any]) -> None:
+        """A timed job: wait `interval_s`, run `fn()` (sync, or async and awaited), again, for the life
+        of the daemon, as the task `name`. A run that raises is logged with its traceback and counted
+        (`health()["jobs"]`), and the job goes on: one bad run must not end the daemon, nor be silent."""
+        counts: dict[str, Any] = {"runs": 0, "failures": 0, "last_error": None}
+
+        async def job() -> None:
+            while True:
+                await asyncio.sleep(interval_s)
+                counts["runs"] += 1
+                try:
+                    result = fn()
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception as exc:  # CancelledError is not an Exception: it ends the job
+                    counts["failures"] += 1
+                    counts["last_error"] = repr(exc)
+                    log.exception("timed_job_failed", job=name, failures=counts["failures"])
+
+        self.add_task(name, job)  # refuses a name twice
+        if not self._jobs:
+            self.add_health("jobs", self.jobs_health)
+        self._jobs[name] = counts
+
     def add_listener(self, server: Any) -> None:
         self.listeners.append(server)
 
@@ -120,7 +146,7 @@ class Core:
     # --- what the core does with them --------------------------------------------------------
     def record(self, record: Any) -> None:
         # a call's latency to its stored row is measured from the event that finished it
-        self.writer.put(record, self.tracker.event_ts if isinstance(record, CallRecord) else None)
+        self.writer.put(record, self.tracker.latency_from(record))
         for handler in self._records:
             handler(record)
 
@@ -141,6 +167,9 @@ class Core:
     def health(self) -> dict:
         return {name: fn() for name, fn in self.healths.items()}
 
+    def jobs_health(self) -> dict:
+        return {name: dict(counts) for name, counts in self._jobs.items()}
+
     def reload(self) -> None:
         """SIGHUP: read the admins' files again (each keeps its old version on an error)."""
         for fn in self._reloads:
@@ -151,7 +180,7 @@ class Core:
         if gap_s is None:
             return
         closed = 0
-        if self.tracker.active:
+        if self.tracker.in_queue:
             # Calls that ended while we were away (or died with an Asterisk restart) will send no
             # more events: ask Asterisk which channels still exist and close the rest now.
             try:
@@ -161,7 +190,7 @@ class Core:
             else:
                 items = listing if isinstance(listing, list) else []
                 closed = self.tracker.close_missing({m.get("Uniqueid") for m in items if m.get("Uniqueid")})
-        log.warning("ami_gap", gap_s=round(gap_s, 1), calls_in_queue=len(self.tracker.active),
+        log.warning("ami_gap", gap_s=round(gap_s, 1), calls_in_queue=self.tracker.in_queue,
                     calls_closed_as_incomplete=closed)
         for fn in self._gaps:
             fn()

@@ -2,44 +2,24 @@
 
 One asyncio loop, one TaskGroup of named tasks; SIGTERM/SIGINT cancel the main task, and
 cancellation flows down so that the store writer can write what it still holds. How tasks are
-started, reported when they fail, and how long a stop may take: life.py. What a room plugs in:
+started, reported when they fail, and how long a stop may take: life.py. The rooms: rooms.py; what a room plugs in:
 core.py, and docs/architecture.md ("Rooms and the core").
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import signal
 
 import structlog
 
-from pbx_bridge import listen, sdnotify
+from pbx_bridge import listen, rooms, sdnotify
 from pbx_bridge.config import Config
 from pbx_bridge.core import Core
 from pbx_bridge.life import Life, first_failure
-from pbx_bridge.record_kinds import record_kinds
 from pbx_bridge.store.engine import safe_url
-from pbx_bridge.store.migrate import upgrade
 
 log = structlog.get_logger(__name__)
-
-# The feature rooms, wired in this order (pbx_bridge/<room>/wiring.py: enabled(cfg), wire(core)).
-# The order is the order each event, record and AMI login reaches them; a room that uses another's
-# shared part (core.live, core.outbound, core.rota) comes after it.
-FEATURES = (
-    "live",  # live state: MQTT, wallboard
-    "calls",  # the agents' outbound calls and phone book
-    "ring_twice",
-    "rota",  # shared by voicemail and agents: the rota and the PIN gate
-    "incidents",  # before agents: the gap's incident is open when the agents' recovery tells its repairs
-    "voicemail",
-    "agents",
-    "nuisance",
-    "callbacks",
-    "reports",  # the scheduler
-    "reconcile",  # queue_log
-)
 
 
 class Daemon:
@@ -47,24 +27,19 @@ class Daemon:
         self.cfg = cfg
         self.life = Life()
         self.tasks = self.life.tasks
-        self.core = core = Core.build(cfg, secret, record_kinds())
+        self.core = core = Core.build(cfg, secret, rooms.record_kinds())
         self.engine, self.writer, self.tracker, self.ami, self.agi = (
             core.engine, core.writer, core.tracker, core.ami, core.agi)
-        core.add_task("call-sweeper", self._sweeper)
+        core.every("call-sweeper", cfg.tracking.sweep_interval, self.tracker.sweep)
         core.add_task("watchdog", self._watchdog)
-        for room in FEATURES:  # may raise RotaError, ScreeningFileError or SpoolError: exit 2
-            feature = importlib.import_module(f"pbx_bridge.{room}.wiring")
+        for room in rooms.ROOMS:  # may raise RotaError, ScreeningFileError or SpoolError: exit 2
+            feature = rooms.wiring(room)
             if feature.enabled(cfg):
                 core.handles[room] = feature.wire(core)
         core.on_connected(core.after_gap)  # last: the live state and the rota are seeded first
 
     def health(self) -> dict:
         return self.core.health()
-
-    async def _sweeper(self) -> None:
-        while True:
-            await asyncio.sleep(self.cfg.tracking.sweep_interval)
-            self.tracker.sweep()
 
     async def _watchdog(self) -> None:
         interval = sdnotify.watchdog_interval() or 15.0
@@ -104,7 +79,7 @@ class Daemon:
 
 async def main(cfg: Config, secret: str) -> None:
     """A clean stop (SIGTERM) returns; a failure raises the task's exception for the command."""
-    upgrade(cfg.store.url)
+    rooms.upgrade(cfg.store.url)
     daemon = Daemon(cfg, secret)  # may raise RotaError, ScreeningFileError or SpoolError: exit 2
     listen.ensure_fd_budget(sum(server.listener.max_connections for server in daemon.core.listeners))
     # The ports first: one in use ends the start here (ListenError: one line, exit 2), before

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pbx_bridge.store.registry import RecordKinds
-from pbx_bridge.store.schema import agent_pauses, agent_sessions
+from pbx_bridge.agents.tables import agent_pauses, agent_sessions
 
 LOGOUT_REASONS = ("phone", "moved", "removed-from-rota", "replaced")
 

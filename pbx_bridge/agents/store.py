@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from pbx_bridge.agents.records import AgentPauseRecord, AgentSessionRecord
 from pbx_bridge.store.engine import sync_engine
-from pbx_bridge.store.schema import agent_pauses, agent_sessions
+from pbx_bridge.agents.tables import agent_pauses, agent_sessions
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -12,6 +12,8 @@ from pbx_bridge.agents.routes import agent_routes
 from pbx_bridge.agents.sessions import AgentSessions
 from pbx_bridge.agents.store import load_open
 from pbx_bridge.ami.client import AmiClient, AmiError
+from pbx_bridge.agents import records
+from pbx_bridge.store.registry import RecordKinds
 
 if TYPE_CHECKING:
     from pbx_bridge.core import Core
@@ -55,3 +57,7 @@ def wire(core: Core) -> AgentSessions:
     core.on_connected(repair_queues)
     core.add_health("agents", agents.health)
     return agents
+
+
+def register_records(kinds: RecordKinds) -> None:
+    records.register_records(kinds)

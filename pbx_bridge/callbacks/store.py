@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbx_bridge.callbacks.model import ANSWERED_INBOUND, CANCELLED, DIALLING, DONE, OPEN, PENDING, Request
 from pbx_bridge.store.days import db_bound, utc_bounds
-from pbx_bridge.store.schema import callback_requests as t
+from pbx_bridge.callbacks.tables import callback_requests as t
 
 
 def _now() -> datetime:

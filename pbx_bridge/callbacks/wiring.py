@@ -19,18 +19,13 @@ def enabled(cfg) -> bool:  # noqa: ANN001 - a Config
 
 def wire(core: Core) -> CallbackPlacer | None:
     cfg = core.cfg
-
-    def joined_at(uniqueid: str) -> float | None:
-        call = core.tracker.active.get(uniqueid)
-        return None if call is None else call.joined_ts
-
-    core.add_route("callback_request", callback_request(cfg.callbacks, cfg.pbx, core.engine, joined_at))
+    core.add_route("callback_request", callback_request(cfg.callbacks, cfg.pbx, core.engine, core.tracker.joined_ts))
     if not cfg.callbacks.enabled:
         return None
     placer = CallbackPlacer(
         cfg.callbacks, cfg.pbx, core.engine, core.send_action, core.record, cfg.ring, two_rings_s(cfg.ring),
         lambda: core.ami.sessions if core.ami.logged_in else 0,
-        lambda: {call.record.number for call in core.tracker.active.values()} - {None})
+        core.tracker.numbers_in_queue)
     core.subscribe(EVENTS, placer.handle)
     core.on_record(placer.on_record)
     core.add_task("callbacks", placer.run)

@@ -16,7 +16,7 @@ from typing import Callable, Mapping
 import structlog
 
 from pbx_bridge.store.registry import RecordKinds
-from pbx_bridge.store.schema import outbound_calls
+from pbx_bridge.calls.tables import outbound_calls
 
 log = structlog.get_logger(__name__)
 

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 from pbx_bridge.numbers import PhoneNumber, phone_number_or_none
 from pbx_bridge.store.registry import RecordKinds
-from pbx_bridge.store.schema import calls, offers
+from pbx_bridge.calls.tables import calls, offers
 
 SOURCES = ("ami", "queue_log")  # who told us: the live AMI stream, or Asterisk's queue_log read back
 CALL_OUTCOMES = ("answered", "abandoned", "timeout", "exitempty", "exitkey", "transferred", "unknown")

@@ -159,6 +159,24 @@ class CallTracker:
                 closed += 1
         return closed
 
+    # --- what others may ask ------------------------------------------------------------------
+    @property
+    def in_queue(self) -> int:
+        """How many calls are in a queue now (joined, not yet closed)."""
+        return len(self.active)
+
+    def latency_from(self, record: object) -> float | None:
+        """Where a record's latency to its stored row starts: the event that finished the call, for
+        a call record handed over while that event is handled; None otherwise (the sweeper's closes)."""
+        return self.event_ts if isinstance(record, CallRecord) else None
+
+    def joined_ts(self, uniqueid: str) -> float | None:
+        call = self.active.get(uniqueid)
+        return None if call is None else call.joined_ts
+
+    def numbers_in_queue(self) -> set[str]:
+        return {call.record.number for call in self.active.values()} - {None}
+
     def health(self) -> dict:
         return {"active_calls": len(self.active), "calls": self.emitted_calls, "offers": self.emitted_offers}
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pbx_bridge.calls.outbound import OUTBOUND_EVENTS, OutboundTracker
+from pbx_bridge.calls import outbound
+from pbx_bridge.calls import records as call_records
+from pbx_bridge.store.registry import RecordKinds
 
 if TYPE_CHECKING:
     from pbx_bridge.core import Core
@@ -19,3 +22,9 @@ def wire(core: Core) -> OutboundTracker:
     outbound = core.outbound = OutboundTracker(core.cfg.pbx, core.writer.put)
     core.subscribe(OUTBOUND_EVENTS, outbound.handle)
     return outbound
+
+
+def register_records(kinds: RecordKinds) -> None:
+    """The call tracker's records (calls, offers) and the agents' outbound calls."""
+    call_records.register_records(kinds)
+    outbound.register_records(kinds)

@@ -133,7 +133,7 @@ def db() -> None:
 def db_upgrade(config_path: str) -> None:
     """Create or migrate the store's tables to the current schema."""
     from pbx_bridge.store.engine import safe_url
-    from pbx_bridge.store.migrate import upgrade
+    from pbx_bridge.rooms import upgrade
 
     cfg = _load(config_path)
     upgrade(cfg.store.url)
@@ -150,7 +150,7 @@ def _export_command(kind: str):
     def export(config_path: str, first: date, last: date, fmt: str, pbx: str | None) -> None:
         from pbx_bridge.reports import export as exporter
         from pbx_bridge.store.engine import sync_engine
-        from pbx_bridge.store.migrate import upgrade
+        from pbx_bridge.rooms import upgrade
 
         if last < first:
             raise click.BadParameter("--to is before --from", param_hint="--to")

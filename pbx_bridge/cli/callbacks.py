@@ -38,7 +38,7 @@ def callbacks_list(config_path: str, statuses: tuple[str, ...], day: str | None,
     from pbx_bridge.callbacks import store
     from pbx_bridge.callbacks.model import OPEN
     from pbx_bridge.store.engine import sync_engine
-    from pbx_bridge.store.migrate import upgrade
+    from pbx_bridge.rooms import upgrade
 
     cfg = _load(config_path)
     when: date | None = _day(None, None, day) if day else None
@@ -77,7 +77,7 @@ def callbacks_cancel(config_path: str, request_id: int) -> None:
     """Cancel an open request (a callback already ringing goes on, but is not retried)."""
     from pbx_bridge.callbacks import store
     from pbx_bridge.store.engine import sync_engine
-    from pbx_bridge.store.migrate import upgrade
+    from pbx_bridge.rooms import upgrade
 
     cfg = _load(config_path)
     upgrade(cfg.store.url)

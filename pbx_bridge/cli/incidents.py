@@ -25,7 +25,7 @@ FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "csv", "jso
 
 def _engine(cfg):
     from pbx_bridge.store.engine import sync_engine
-    from pbx_bridge.store.migrate import upgrade
+    from pbx_bridge.rooms import upgrade
 
     upgrade(cfg.store.url)
     return sync_engine(cfg.store.url)

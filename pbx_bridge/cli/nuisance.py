@@ -27,7 +27,7 @@ def nuisance_group() -> None:
 
 def _store(cfg):
     from pbx_bridge.store.engine import sync_engine
-    from pbx_bridge.store.migrate import upgrade
+    from pbx_bridge.rooms import upgrade
 
     upgrade(cfg.store.url)
     return sync_engine(cfg.store.url)

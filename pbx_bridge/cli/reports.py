@@ -29,7 +29,7 @@ def report_ring_twice(config_path: str, first: date, last: date, by: str, fmt: s
     from pbx_bridge.reports import ring_twice
     from pbx_bridge.ring import two_rings_s
     from pbx_bridge.store.engine import sync_engine
-    from pbx_bridge.store.migrate import upgrade
+    from pbx_bridge.rooms import upgrade
 
     cfg = _load(config_path)
     upgrade(cfg.store.url)
@@ -67,7 +67,7 @@ def voicemail_report(config_path: str, first: date, last: date, fmt: str) -> Non
 
     from pbx_bridge.reports import voicemail
     from pbx_bridge.store.engine import sync_engine
-    from pbx_bridge.store.migrate import upgrade
+    from pbx_bridge.rooms import upgrade
 
     cfg = _load(config_path)
     upgrade(cfg.store.url)
@@ -118,7 +118,7 @@ def report_monthly(config_path: str, month: str | None, first: str | None, last:
     from pbx_bridge.reports import monthly
     from pbx_bridge.ring import two_rings_s
     from pbx_bridge.store.engine import sync_engine
-    from pbx_bridge.store.migrate import upgrade
+    from pbx_bridge.rooms import upgrade
 
     cfg = _load(config_path)
     if first or last:
@@ -170,7 +170,7 @@ def report_intraday(config_path: str, day: str | None, until, fmt: str, pbx: str
 
     from pbx_bridge.reports import intraday
     from pbx_bridge.store.engine import sync_engine
-    from pbx_bridge.store.migrate import upgrade
+    from pbx_bridge.rooms import upgrade
 
     cfg = _load(config_path)
     when = _day(None, None, day) if day else datetime.now(cfg.tz).date()
@@ -203,7 +203,7 @@ def report_handover(config_path: str, day: str | None, directory: str | None, pb
 
     from pbx_bridge.reports import handover
     from pbx_bridge.store.engine import sync_engine
-    from pbx_bridge.store.migrate import upgrade
+    from pbx_bridge.rooms import upgrade
 
     cfg = _load(config_path)
     settings = cfg.reports

@@ -105,9 +105,8 @@ class MqttPublisher:
 
     async def _flush(self, client: aiomqtt.Client) -> None:
         self.pending_alerts.extend(self.state.take_alerts())
-        queues, self.state.dirty_queues = self.state.dirty_queues, set()
-        agents, self.state.dirty_agents = self.state.dirty_agents, set()
-        standing, self.state.dirty_standing = self.state.dirty_standing, set()
+        queues, agents = self.state.take_dirty()
+        standing = self.state.take_dirty_standing()
         try:
             for queue in sorted(q for q in queues if q):
                 await self._publish(client, f"queue/{_topic_part(queue)}", self.state.queue_snapshot(queue), retain=True)
@@ -116,7 +115,7 @@ class MqttPublisher:
                     snapshot = self.state.agent_snapshot(interface)
                     await self._publish(client, f"agent/{_topic_part(snapshot['agent'])}", snapshot, retain=True)
             for key in sorted(standing):
-                notice = self.state.standing.get(key)
+                notice = self.state.standing_notice(key)
                 topic = f"{self.prefix}/standing/{_topic_part(key)}"
                 # retained either way: a board that connects later sees what stands, and no longer sees what was cleared
                 await client.publish(topic, json.dumps(notice, ensure_ascii=False) if notice else b"", qos=1, retain=True)
@@ -125,9 +124,7 @@ class MqttPublisher:
                 await self._publish(client, "alerts", self.pending_alerts[0], retain=False)
                 self.pending_alerts.popleft()
         except aiomqtt.MqttError:
-            self.state.dirty_queues |= queues  # not sent: again after the reconnect
-            self.state.dirty_agents |= agents
-            self.state.dirty_standing |= standing
+            self.state.put_back_dirty(queues, agents, standing)  # not sent: again after the reconnect
             raise
 
     async def _publish(self, client: aiomqtt.Client, topic: str, payload: dict, retain: bool) -> None:

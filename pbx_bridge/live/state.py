@@ -85,7 +85,10 @@ class LiveState:
             self._roll_day()
             handler(event)
 
-    def on_record(self, record: CallRecord | OfferRecord) -> None:
+    def on_record(self, record: object) -> None:
+        """Call and offer records; a room's own records (`core.record`) pass by."""
+        if not isinstance(record, (CallRecord, OfferRecord)):
+            return
         self._roll_day()
         if isinstance(record, OfferRecord):
             agent = self.agents.get(record.interface)
@@ -201,6 +204,27 @@ class LiveState:
     def take_alerts(self) -> list[dict]:
         alerts, self.alerts = self.alerts, []
         return alerts
+
+    def take_dirty(self) -> tuple[set[str], set[str]]:
+        """The queues and agents changed since the last take (to publish), leaving none marked."""
+        queues, agents = self.dirty_queues, self.dirty_agents
+        self.dirty_queues, self.dirty_agents = set(), set()
+        return queues, agents
+
+    def take_dirty_standing(self) -> set[str]:
+        """The keys of standing notices raised, changed or cleared since the last take."""
+        keys, self.dirty_standing = self.dirty_standing, set()
+        return keys
+
+    def standing_notice(self, key: str) -> dict | None:
+        """The notice standing under `key`, None once cleared."""
+        return self.standing.get(key)
+
+    def put_back_dirty(self, queues: set[str], agents: set[str], standing: set[str] = frozenset()) -> None:
+        """Taken but not published (the broker went away): marked again, for after the reconnect."""
+        self.dirty_queues |= queues
+        self.dirty_agents |= agents
+        self.dirty_standing |= standing
 
     def mark_all_dirty(self) -> None:
         self.dirty_queues |= self.queues()

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from pbx_bridge.nuisance.settings import format_duration
 from pbx_bridge.numbers import InvalidValue, PhoneNumber, phone_number_or_none, shown
 from pbx_bridge.store.registry import RecordKinds
-from pbx_bridge.store.schema import nuisance_screened_calls, nuisance_warnings
+from pbx_bridge.nuisance.tables import nuisance_screened_calls, nuisance_warnings
 
 # Written between digits by people and some trunks; dropped before the number is checked.
 _SEPARATORS = re.compile(r"[ \-().]")

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbx_bridge.nuisance.model import AdminScreen, Lift, normalise, utc
-from pbx_bridge.store.schema import nuisance_lifts, nuisance_screens, nuisance_warnings
+from pbx_bridge.nuisance.tables import nuisance_lifts, nuisance_screens, nuisance_warnings
 
 
 def db_time(moment: datetime, dialect: str) -> datetime:

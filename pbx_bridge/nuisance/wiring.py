@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from pbx_bridge.nuisance import routes
 from pbx_bridge.nuisance.desk import NuisanceDesk
+from pbx_bridge.nuisance import model
+from pbx_bridge.store.registry import RecordKinds
 
 if TYPE_CHECKING:
     from pbx_bridge.core import Core
@@ -26,3 +28,7 @@ def wire(core: Core) -> NuisanceDesk:
     core.add_health("nuisance", desk.health)
     core.on_reload(desk.reload_file)
     return desk
+
+
+def register_records(kinds: RecordKinds) -> None:
+    model.register_records(kinds)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import and_, or_, select
 
-from pbx_bridge.store.schema import agent_pauses, agent_sessions
+from pbx_bridge.agents.tables import agent_pauses, agent_sessions
 
 
 @dataclass

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from pbx_bridge.callbacks.model import ANSWERED_INBOUND, CANCELLED, DONE, FAILED, OPEN, utc
 from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.store.days import db_bound
-from pbx_bridge.store.schema import callback_requests as t
+from pbx_bridge.callbacks.tables import callback_requests as t
 
 NOTE = ("callbacks: requests made in the period (a caller pressed 1 after waiting), with their status now; "
         "time to callback = from the request to the customer answering the callback (median, minutes)")

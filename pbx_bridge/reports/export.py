@@ -16,7 +16,7 @@ from sqlalchemy import Engine, Table, select
 
 from pbx_bridge.calls.records import CALL_EXPORT_FIELDS, OFFER_EXPORT_FIELDS, iso_utc
 from pbx_bridge.store.days import db_bound, utc_bounds
-from pbx_bridge.store.schema import calls, offers
+from pbx_bridge.calls.tables import calls, offers
 
 KINDS: dict[str, tuple[Table, str, tuple[str, ...], tuple[str, ...]]] = {
     "calls": (calls, "joined_at", CALL_EXPORT_FIELDS, ("joined_at", "uniqueid", "seq")),

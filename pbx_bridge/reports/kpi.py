@@ -39,7 +39,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from pbx_bridge.reports.ring_twice import COUNTED, within_two_rings_limit_s
 from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.store.days import db_bound
-from pbx_bridge.store.schema import calls, offers, outbound_calls
+from pbx_bridge.calls.tables import calls, offers, outbound_calls
 
 ANSWERED = ("answered", "transferred")
 OUTBOUND_NOTE = ("outbound calls per agent per day (日呼出量): the calls the agent's own phone placed (table "

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 
 from pbx_bridge.store.days import db_bound, utc_bounds
-from pbx_bridge.store.schema import calls, offers
+from pbx_bridge.calls.tables import calls, offers
 from pbx_bridge.ring import RingConfig, two_rings_s
 
 COUNTED = ("answered", "no-answer")

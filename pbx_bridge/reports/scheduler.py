@@ -34,7 +34,7 @@ from pbx_bridge.backoff import raise_if_cancelled
 from pbx_bridge.reports import handover, intraday
 from pbx_bridge.reports.handover import _Atomic
 from pbx_bridge.reports.settings import ReportsConfig
-from pbx_bridge.store.schema import report_runs
+from pbx_bridge.reports.tables import report_runs
 
 log = structlog.get_logger(__name__)
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 
 from pbx_bridge.store.days import db_bound, utc_bounds
-from pbx_bridge.store.schema import vm_listenings, vm_messages
+from pbx_bridge.voicemail.tables import vm_listenings, vm_messages
 
 FIELDS = ("day", "company", "messages_left", "handled", "called_back", "first_callback_avg_min",
           "first_callback_max_min", "listenings", "listenings_missed")

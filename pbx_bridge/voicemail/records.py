@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from pbx_bridge.store.registry import RecordKinds
-from pbx_bridge.store.schema import vm_callbacks, vm_listenings, vm_messages
+from pbx_bridge.voicemail.tables import vm_callbacks, vm_listenings, vm_messages
 
 
 @dataclass

@@ -10,6 +10,8 @@ from pbx_bridge.ring import two_rings_s
 from pbx_bridge.voicemail.duty_caller import DutyCaller
 from pbx_bridge.voicemail.player import VoicemailPlayer
 from pbx_bridge.voicemail.spool import Spool
+from pbx_bridge.voicemail import records
+from pbx_bridge.store.registry import RecordKinds
 
 if TYPE_CHECKING:
     from pbx_bridge.core import Core
@@ -29,3 +31,7 @@ def wire(core: Core) -> DutyCaller:
     core.add_route("voicemail_login", voicemail_login(player, core.rota, core.pins))
     core.add_task("voicemail-duty", duty_caller.run)
     return duty_caller
+
+
+def register_records(kinds: RecordKinds) -> None:
+    records.register_records(kinds)

@@ -98,7 +98,7 @@ def test_sigterm_while_the_ami_connection_is_still_being_made_ends_the_daemon_wi
 
 def test_a_task_that_fails_while_ami_is_down_ends_the_daemon_non_zero_and_says_which(tmp_path):
     """The issue's hang: a task fails while AMI refuses; the daemon must not live on with FastAGI
-    closed, silent, and deaf to SIGTERM. The real command, its call sweeper made to raise."""
+    closed, silent, and deaf to SIGTERM. The real command, its watchdog task made to raise."""
     agi_port = mosquitto.free_port()
     daemon = DaemonProcess(tmp_path, f"sqlite:///{tmp_path}/store.db",
                            ami={"port": closed_port(), "reconnect_min": 0.01, "reconnect_max": 0.05},
@@ -107,9 +107,9 @@ def test_a_task_that_fails_while_ami_is_down_ends_the_daemon_non_zero_and_says_w
     code = daemon.exited(within=HANG_S)
     assert code == 1
     failed = [line for line in daemon.lines() if line.get("event") == "daemon_task_failed"]
-    assert [line["task"] for line in failed] == ["call-sweeper"], daemon.log_path.read_text()[-3000:]
+    assert [line["task"] for line in failed] == ["watchdog"], daemon.log_path.read_text()[-3000:]
     assert "Traceback" in failed[0].get("exception", ""), "the failure is logged with its traceback"
-    assert "SweeperBroke" in failed[0]["exception"]
+    assert "WatchdogBroke" in failed[0]["exception"]
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", agi_port), timeout=2).close()
 

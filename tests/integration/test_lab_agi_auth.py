@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from lab import traffic
 from pbx_bridge.store.engine import sync_engine
-from pbx_bridge.store.schema import callback_requests
+from pbx_bridge.callbacks.tables import callback_requests
 from tests.support.agi_peer import AGI_SECRET, AgiPeer
 from tests.support.daemon import DaemonProcess
 

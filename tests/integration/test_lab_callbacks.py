@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from lab.traffic import set_agent
 from pbx_bridge.store.engine import sync_engine
-from pbx_bridge.store.schema import callback_requests
+from pbx_bridge.callbacks.tables import callback_requests
 from tests.support.daemon import DaemonProcess
 
 pytestmark = pytest.mark.lab

@@ -20,8 +20,8 @@ from sqlalchemy import insert
 from lab import traffic
 from pbx_bridge.rota.model import hash_pin
 from pbx_bridge.store.engine import sync_engine
-from pbx_bridge.store.migrate import upgrade
-from pbx_bridge.store.schema import agent_pauses, agent_sessions
+from pbx_bridge.rooms import upgrade
+from pbx_bridge.agents.tables import agent_pauses, agent_sessions
 from tests.support.daemon import DaemonProcess
 
 pytestmark = pytest.mark.lab

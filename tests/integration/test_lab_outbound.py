@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from lab.sipp import sipp_call
 from pbx_bridge.store.engine import sync_engine
-from pbx_bridge.store.schema import outbound_calls
+from pbx_bridge.calls.tables import outbound_calls
 from tests.support.daemon import DaemonProcess
 
 pytestmark = pytest.mark.lab

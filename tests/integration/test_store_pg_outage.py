@@ -10,9 +10,8 @@ from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from pbx_bridge.store.engine import async_engine, sync_engine
-from pbx_bridge.store.migrate import upgrade
-from pbx_bridge.store.schema import calls, offers
-from pbx_bridge.record_kinds import record_kinds
+from pbx_bridge.rooms import record_kinds, upgrade
+from pbx_bridge.calls.tables import calls, offers
 from pbx_bridge.store.writer import StoreWriter
 from tests.conftest import make_call, make_offer
 

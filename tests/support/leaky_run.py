@@ -33,7 +33,7 @@ def _leaky_text(cfg) -> str:  # noqa: ANN001 - a Config
             f"mqtt {os.environ.get(MQTT_PASSWORD_ENV)} realtime {realtime}")
 
 
-async def _leak(self) -> None:  # noqa: ANN001 - replaces Daemon._sweeper
+async def _leak(self) -> None:  # noqa: ANN001 - replaces Daemon._watchdog
     # the connection failures (AMI, MQTT, the realtime queue_log database) are logged first
     while not (self.ami.backoff.failures and self.core.handles["live"].mqtt.backoff.failures
                and all(source["last_error"] for source in self.core.handles["reconcile"].health().values())):
@@ -55,6 +55,6 @@ async def _leak(self) -> None:  # noqa: ANN001 - replaces Daemon._sweeper
     raise Leak(f"leak_uncaught {text}")
 
 
-daemon.Daemon._sweeper = _leak
+daemon.Daemon._watchdog = _leak
 sys.argv[0] = "pbx-bridge"
 main()

@@ -13,8 +13,8 @@ from pbx_bridge.callbacks.settings import CallbacksConfig
 from pbx_bridge.calls.records import OfferRecord
 from pbx_bridge.ring import RingConfig
 from pbx_bridge.store.engine import async_engine, sync_engine
-from pbx_bridge.store.migrate import upgrade
-from pbx_bridge.store.schema import callback_requests
+from pbx_bridge.rooms import upgrade
+from pbx_bridge.callbacks.tables import callback_requests
 from tests.conftest import make_call
 
 CFG = CallbacksConfig(enabled=True, offer_after=60, idle_after=10, retry_after=300, max_attempts=2, dial_timeout=30,

@@ -15,8 +15,8 @@ from pbx_bridge.cli import cli
 from pbx_bridge.reports import html, monthly
 from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.store.engine import async_engine, sync_engine
-from pbx_bridge.store.migrate import upgrade
-from pbx_bridge.store.schema import callback_requests
+from pbx_bridge.rooms import upgrade
+from pbx_bridge.callbacks.tables import callback_requests
 
 SH = ZoneInfo("Asia/Shanghai")
 NOV = (date(2026, 11, 1), date(2026, 11, 30))

@@ -11,7 +11,7 @@ from pbx_bridge.callbacks import store
 from pbx_bridge.callbacks.routes import callback_request
 from pbx_bridge.callbacks.settings import CallbacksConfig
 from pbx_bridge.store.engine import async_engine
-from pbx_bridge.store.migrate import upgrade
+from pbx_bridge.rooms import upgrade
 from tests.support.agi_peer import AGI_SECRET, AgiPeer
 
 CFG = CallbacksConfig(enabled=True, offer_after=60, idle_after=10, retry_after=300, max_attempts=3, dial_timeout=30,

@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from pbx_bridge.callbacks import model, store
 from pbx_bridge.store.engine import async_engine, sync_engine
-from pbx_bridge.store.migrate import upgrade
-from pbx_bridge.store.schema import callback_requests
+from pbx_bridge.rooms import upgrade
+from pbx_bridge.callbacks.tables import callback_requests
 
 SH = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shanghai

@@ -16,10 +16,10 @@ from pbx_bridge.ami.client import AmiClient
 from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.config import load_config
 from pbx_bridge.core import Core
-from pbx_bridge.daemon import FEATURES, Daemon
+from pbx_bridge.daemon import Daemon
+from pbx_bridge.incidents.model import Incident
 from pbx_bridge.live.state import LiveState
-from pbx_bridge.record_kinds import record_kinds
-from pbx_bridge.store.migrate import upgrade
+from pbx_bridge.rooms import ROOMS, record_kinds, upgrade
 from tests.conftest import make_call
 from tests.support.agi_peer import AGI_SECRET
 from tests.support.fake_ami import FakeAmi, ami_config, until
@@ -142,8 +142,15 @@ async def test_every_room_wires_its_tasks_routes_and_health_through_the_core(dae
                                       "callback_request", "agent_login", "agent_logout", "agent_pause",
                                       "agent_resume"}
     assert set(daemon.health()) == {"ami", "tracker", "store", "agi", "ring_twice", "agents", "pins", "mqtt",
-                                    "reports", "wallboard", "queue_log", "nuisance", "callbacks", "incidents"}
-    assert set(daemon.core.handles) == set(FEATURES)
+                                    "reports", "wallboard", "queue_log", "nuisance", "callbacks", "jobs",
+                                    "incidents"}
+    assert set(daemon.core.handles) == set(ROOMS)
+
+
+async def test_a_rooms_own_record_through_core_record_reaches_every_subscriber_without_breaking_one(daemon):
+    record = Incident("i1", "ami", "ami", None, 1_700_000_000.0).record("pbx1")
+    daemon.core.record(record)  # the live state takes call records only; it must let others pass
+    assert daemon.writer.health()["pending"] == 1
 
 
 async def test_each_record_goes_to_the_store_first_then_to_every_subscriber_in_order(tmp_path):
@@ -165,7 +172,7 @@ def test_the_daemon_is_small_and_names_no_feature():
     assert len(source.splitlines()) <= 180
     imported = {node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)}
     assert imported <= {"__future__", "pbx_bridge", "pbx_bridge.config", "pbx_bridge.core", "pbx_bridge.life",
-                        "pbx_bridge.record_kinds", "pbx_bridge.store.engine", "pbx_bridge.store.migrate"}
+                        "pbx_bridge.store.engine"}
 
 
 async def test_a_notice_reaches_the_live_alerts_and_every_listener_even_past_a_failing_one(tmp_path):

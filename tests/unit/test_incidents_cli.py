@@ -19,7 +19,7 @@ from pbx_bridge.cli import cli
 from pbx_bridge.incidents.records import IncidentRecord
 from pbx_bridge.incidents.tables import incidents
 from pbx_bridge.store.engine import sync_engine
-from pbx_bridge.store.migrate import upgrade
+from pbx_bridge.rooms import upgrade
 from pbx_bridge.store.schema import metadata
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -14,7 +14,7 @@ from pbx_bridge.incidents.tables import incidents
 from pbx_bridge.reports import html, monthly
 from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.store.engine import sync_engine
-from pbx_bridge.store.migrate import upgrade
+from pbx_bridge.rooms import upgrade
 from tests.unit.test_incidents_cli import record
 
 SH = ZoneInfo("Asia/Shanghai")

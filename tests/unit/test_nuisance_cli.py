@@ -12,9 +12,7 @@ from click.testing import CliRunner
 from pbx_bridge.cli import cli
 from pbx_bridge.nuisance.model import WarningRecord
 from pbx_bridge.store.engine import async_engine, sync_engine
-from pbx_bridge.store.migrate import upgrade
-from pbx_bridge.store.schema import metadata
-from pbx_bridge.record_kinds import record_kinds
+from pbx_bridge.rooms import record_kinds, tables, upgrade
 from pbx_bridge.store.writer import StoreWriter
 
 
@@ -109,7 +107,7 @@ def test_the_migration_makes_the_tables_the_code_uses(sqlite_url):
     upgrade(sqlite_url)
     engine = sync_engine(sqlite_url)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), tables())
     engine.dispose()
     ours = [d for d in diff if "nuisance" in repr(d)]
     assert ours == []

@@ -18,8 +18,7 @@ from pbx_bridge.nuisance.model import ScreenedCallRecord, WarningRecord
 from pbx_bridge.nuisance.settings import NuisanceConfig
 from pbx_bridge.ring_twice.route import ring_twice
 from pbx_bridge.store.engine import async_engine, sync_engine
-from pbx_bridge.store.migrate import upgrade
-from pbx_bridge.record_kinds import record_kinds
+from pbx_bridge.rooms import record_kinds, upgrade
 from pbx_bridge.store.writer import StoreWriter
 from tests.support.agi_peer import AGI_SECRET, AgiPeer
 

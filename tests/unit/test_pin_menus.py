@@ -19,7 +19,7 @@ from pbx_bridge.config import load_config
 from pbx_bridge.daemon import Daemon
 from pbx_bridge.pins import PinGate, PinLockout, Verdict
 from pbx_bridge.rota.values import hash_pin
-from pbx_bridge.store.migrate import upgrade
+from pbx_bridge.rooms import upgrade
 from tests.support.agi_peer import AGI_SECRET, AgiPeer
 
 PIN_301, PIN_302 = "739182", "528461"

@@ -14,9 +14,8 @@ from pbx_bridge.reconcile.file_source import QueueLogFile
 from pbx_bridge.reconcile.reconciler import Reconciler
 from pbx_bridge.ring import RingConfig
 from pbx_bridge.store.engine import async_engine, sync_engine
-from pbx_bridge.store.migrate import upgrade
-from pbx_bridge.store.schema import calls
-from pbx_bridge.record_kinds import record_kinds
+from pbx_bridge.rooms import record_kinds, upgrade
+from pbx_bridge.calls.tables import calls
 from pbx_bridge.store.writer import StoreWriter
 from tests.support import queue_log
 

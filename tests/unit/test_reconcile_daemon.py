@@ -11,8 +11,8 @@ from sqlalchemy import select
 from pbx_bridge.config import load_config
 from pbx_bridge.daemon import Daemon
 from pbx_bridge.store.engine import sync_engine
-from pbx_bridge.store.migrate import upgrade
-from pbx_bridge.store.schema import calls
+from pbx_bridge.rooms import upgrade
+from pbx_bridge.calls.tables import calls
 from tests.support import queue_log
 from tests.support.agi_peer import AGI_SECRET
 from tests.support.fake_ami import FakeAmi

@@ -14,8 +14,7 @@ from pbx_bridge.reports import intraday, kpi, monthly, ring_twice
 from pbx_bridge.reports.settings import ReportsConfig, Targets
 from pbx_bridge.ring import RingConfig, two_rings_s
 from pbx_bridge.store.engine import async_engine, sync_engine
-from pbx_bridge.store.migrate import upgrade
-from pbx_bridge.record_kinds import record_kinds
+from pbx_bridge.rooms import record_kinds, upgrade
 from pbx_bridge.store.writer import StoreWriter
 from tests.conftest import make_call, make_offer
 from tests.support import postgres

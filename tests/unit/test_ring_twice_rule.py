@@ -12,8 +12,7 @@ from pbx_bridge.ring import Cadence, RingConfig, rings_for, two_rings_s
 from pbx_bridge.ring_twice.plan import UnknownRole, plan
 from pbx_bridge.ring_twice.rule import RingTwiceRule
 from pbx_bridge.store.engine import async_engine
-from pbx_bridge.store.migrate import upgrade
-from pbx_bridge.record_kinds import record_kinds
+from pbx_bridge.rooms import record_kinds, upgrade
 from pbx_bridge.store.writer import StoreWriter
 from tests.conftest import make_call, make_offer
 

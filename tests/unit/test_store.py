@@ -12,9 +12,8 @@ from sqlalchemy import func, select, text
 from pbx_bridge.reports import export
 from pbx_bridge.store.latency import LatencyHistogram
 from pbx_bridge.store.engine import async_engine, safe_url, sync_engine
-from pbx_bridge.store.migrate import upgrade
-from pbx_bridge.store.schema import calls, offers
-from pbx_bridge.record_kinds import record_kinds
+from pbx_bridge.rooms import record_kinds, upgrade
+from pbx_bridge.calls.tables import calls, offers
 from pbx_bridge.store.writer import StoreWriter
 from tests.conftest import make_call, make_offer
 from zoneinfo import ZoneInfo

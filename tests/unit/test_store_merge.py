@@ -8,9 +8,8 @@ from pbx_bridge.calls.records import CallRecord
 from pbx_bridge.calls.tracker import CallTracker
 from pbx_bridge.ring import RingConfig
 from pbx_bridge.store.engine import async_engine, sync_engine
-from pbx_bridge.store.migrate import upgrade
-from pbx_bridge.store.schema import calls, offers
-from pbx_bridge.record_kinds import record_kinds
+from pbx_bridge.rooms import record_kinds, upgrade
+from pbx_bridge.calls.tables import calls, offers
 from pbx_bridge.store.writer import StoreWriter
 from tests.conftest import make_call, make_offer
 

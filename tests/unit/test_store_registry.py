@@ -7,10 +7,11 @@ from sqlalchemy import Column, Integer, MetaData, String, Table
 from sqlalchemy.dialects import sqlite
 
 from pbx_bridge.calls.records import CallRecord, OfferRecord
-from pbx_bridge.record_kinds import record_kinds
+from pbx_bridge.rooms import record_kinds
 from pbx_bridge.store.engine import async_engine
 from pbx_bridge.store.registry import RecordKinds, UnregisteredRecord, key_columns
-from pbx_bridge.store.schema import calls, nuisance_warnings, offers, outbound_calls
+from pbx_bridge.calls.tables import calls, offers, outbound_calls
+from pbx_bridge.nuisance.tables import nuisance_warnings
 from pbx_bridge.store.writer import StoreWriter, last_per_key, upsert
 from tests.conftest import make_call
 

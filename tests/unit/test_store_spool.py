@@ -12,10 +12,9 @@ from structlog.testing import capture_logs
 from pbx_bridge.calls.outbound import OutboundRecord
 from pbx_bridge.config import ConfigError, load_config
 from pbx_bridge.store.engine import async_engine, sync_engine
-from pbx_bridge.store.migrate import upgrade
-from pbx_bridge.store.schema import calls, offers
+from pbx_bridge.rooms import record_kinds, upgrade
+from pbx_bridge.calls.tables import calls, offers
 from pbx_bridge.store.spool import Spool, SpoolError, decode, encode
-from pbx_bridge.record_kinds import record_kinds
 from pbx_bridge.store.writer import StoreWriter
 from pbx_bridge.voicemail.records import CallbackRecord, ListeningRecord, VoicemailMessageRecord
 from tests.conftest import make_call, make_offer
