@@ -10,7 +10,6 @@ so that at an AMI login the incident of the gap is open before the repairs are t
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING
 
@@ -85,16 +84,10 @@ def wire(core: Core) -> Book:
             action.setdefault("action", str(notice["incident_action"]))
             book.act(None, notice.get("queue"), action)
 
-    async def run() -> None:
-        """The periodic check; ends only by cancellation. A check that raises is a bug: it is
-        logged with its traceback and the daemon fails (life.py), rather than silently stopping."""
-        while True:
-            watcher.check()
-            await asyncio.sleep(settings.check_interval)
-
     core.on_connected(ami_back)
     core.on_gap(gap_closed)
     core.on_notice(heard)
-    core.add_task("incidents", run)
+    # the periodic check: a run that raises is logged and counted (health()["jobs"]), the next runs
+    core.every("incidents", settings.check_interval, watcher.check)
     core.add_health("incidents", book.health)
     return book
