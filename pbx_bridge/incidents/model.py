@@ -57,6 +57,7 @@ class Incident:
     samples: list[dict] = field(default_factory=list)
     actions: list[dict] = field(default_factory=list)
     last_sample: float = 0.0
+    lookback_s: float = 0.0  # calls that ended this long before the start count too (see Book.start)
 
     @property
     def title(self) -> str:
@@ -80,12 +81,13 @@ class Incident:
         unknown_end = record.incomplete or (record.outcome in ("answered", "transferred") and record.talk_s is None)
         ended = now if unknown_end else left + (record.talk_s or 0)
         until = self.ended if self.ended is not None else now
-        if ended < self.started or joined > until:
+        since = self.started - self.lookback_s
+        if ended < since or joined > until:
             return False
         key = (record.uniqueid, record.seq)
         before = (len(self.affected), len(self.abandoned), len(self.late))
         self.affected.add(key)
-        if record.outcome == "abandoned" and self.started <= left <= until:
+        if record.outcome == "abandoned" and since <= left <= until:
             self.abandoned.add(key)
         if record.incomplete or record.source == "queue_log" or (self.nature == "database" and ended >= self.started):
             self.late.add(key)
@@ -160,8 +162,10 @@ class Book:
               sample: dict | None = None, agents: set[str] | None = None) -> Incident:
         if (incident := self.open.get(key)) is not None:
             return incident
+        # Asterisk hangs up its calls as it stops, a moment before its manager connection closes:
+        # the calls it cut ended just before the AMI incident began
         incident = Incident(f"{_utc(started):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}", key, nature, queue, started,
-                            detail=detail)
+                            detail=detail, lookback_s=self.cfg.ami_lookback_s if nature == "ami" else 0.0)
         incident.agents |= agents or set()
         self.open[key] = incident
         self.opened += 1

@@ -29,6 +29,9 @@ class IncidentsConfig(Strict):
     max_samples: int = Field(default=240, ge=2, le=10000, description="samples kept per incident (first and latest)")
     attribute_after_s: float = Field(default=600, ge=0, le=86400,
                                      description="s after an incident closes during which late records still count")
+    ami_lookback_s: float = Field(default=5, ge=0, le=300,
+                                  description="calls that ended this long before AMI was lost count as affected "
+                                              "(Asterisk hangs up its calls as it stops, before AMI closes)")
     shift_hours_only: bool = Field(default=True,
                                    description="no-agent and all-paused incidents only within the rota's shift hours")
 

@@ -231,3 +231,16 @@ def test_contradicting_sampling_settings_are_refused():
 
     with pytest.raises(ValidationError, match="sample_interval_s"):
         IncidentsConfig(check_interval=30, sample_interval_s=10)
+
+
+def test_calls_asterisk_hung_up_as_it_stopped_count_in_the_ami_incident():
+    rig = Rig()
+    rig.run(4)
+    rig.health["ami"] = {"connected": False}
+    lost_at = rig.clock.now
+    rig.run(10)
+    # hung up by `core stop now` a second before the manager connection closed
+    rig.watcher.on_record(make_call("cut", joined_at=at(lost_at - 20), wait_s=19, outcome="abandoned", talk_s=None))
+    rig.watcher.on_record(make_call("long-ago", joined_at=at(lost_at - 60), wait_s=5, talk_s=10))
+    incident = rig.book.open["ami"]
+    assert {key[0] for key in incident.affected} == {"cut"} and len(incident.abandoned) == 1
