@@ -16,7 +16,7 @@ AUTHORITY = {
     "queueadd": {"agent"}, "queueremove": {"agent"}, "queuepause": {"agent"},
     "originate": {"originate"},
     "dbget": {"system", "reporting"}, "dbput": {"system"}, "dbdel": {"system"},
-    "coreshowchannels": {"system", "reporting"},
+    "coreshowchannels": {"system", "reporting"}, "corestatus": {"system", "reporting"},
     "hangup": {"system", "call"}, "redirect": {"call"}, "setvar": {"call"}, "getvar": {"call", "reporting"},
     "userevent": {"user"}, "command": {"command"},
 }
