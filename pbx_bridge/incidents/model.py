@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -30,6 +31,9 @@ from pbx_bridge.incidents.records import NATURES, SYSTEM_NATURES, IncidentRecord
 from pbx_bridge.incidents.settings import IncidentsConfig
 
 log = structlog.get_logger(__name__)
+
+RECENT_S = 60.0  # beyond open_after_s and ami_lookback_s: the checks' own delay, with room to spare
+RECENT_CALLS = 5000
 
 
 def _utc(ts: float) -> datetime:
@@ -132,6 +136,9 @@ class Book:
             pbx, cfg, sink, tell, stand, clear, tz, clock)
         self.open: dict[str, Incident] = {}
         self.recent: list[Incident] = []  # closed, still counting late records
+        # the call records of the last moments, counted by an incident when it opens: an incident
+        # opens `open_after_s` after its start, and the calls Asterisk cut as it stopped came before
+        self.calls: deque[tuple[float, CallRecord]] = deque(maxlen=RECENT_CALLS)
         self._bad_since: dict[str, float] = {}
         self._good_since: dict[str, float] = {}
         self.opened = 0
@@ -167,6 +174,9 @@ class Book:
         incident = Incident(f"{_utc(started):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}", key, nature, queue, started,
                             detail=detail, lookback_s=self.cfg.ami_lookback_s if nature == "ami" else 0.0)
         incident.agents |= agents or set()
+        now = self.clock()
+        for _, record in self.calls:
+            incident.count(record, now)
         self.open[key] = incident
         self.opened += 1
         if sample is not None:
@@ -219,6 +229,9 @@ class Book:
 
     def on_call(self, record: CallRecord) -> None:
         now = self.clock()
+        self.calls.append((now, record))
+        while self.calls and now - self.calls[0][0] > self.cfg.open_after_s + self.cfg.ami_lookback_s + RECENT_S:
+            self.calls.popleft()
         for incident in [*self.open.values(), *self.recent]:
             if incident.count(record, now) and incident.ended is not None:
                 self.sink(incident.record(self.pbx))  # a closed one is written again; an open one at its next sample

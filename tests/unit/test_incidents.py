@@ -244,3 +244,16 @@ def test_calls_asterisk_hung_up_as_it_stopped_count_in_the_ami_incident():
     rig.watcher.on_record(make_call("long-ago", joined_at=at(lost_at - 60), wait_s=5, talk_s=10))
     incident = rig.book.open["ami"]
     assert {key[0] for key in incident.affected} == {"cut"} and len(incident.abandoned) == 1
+
+
+def test_calls_cut_before_the_ami_incident_opened_are_counted_when_it_opens():
+    rig = Rig()
+    rig.run(4)
+    lost_at = rig.clock.now
+    # Asterisk hangs up its calls as it stops; their records come before AMI is seen lost
+    rig.watcher.on_record(make_call("cut", joined_at=at(lost_at - 3), wait_s=2, outcome="abandoned", talk_s=None))
+    rig.clock.now += 1
+    rig.health["ami"] = {"connected": False}
+    rig.run(10)
+    incident = rig.book.open["ami"]
+    assert {key[0] for key in incident.affected} == {"cut"} and len(incident.abandoned) == 1
