@@ -19,6 +19,7 @@ from pbx_bridge.cli.base import _day, _load, cli, config_option
 
 FIELDS = ("incident_id", "nature", "place", "started_at", "ended_at", "duration_s", "calls_waiting", "calls_affected",
           "abandoned", "recorded_late", "agents_affected", "actions", "notes", "detail", "pbx")
+NATURE_NAMES = ("ami", "database", "mqtt", "no-agents", "all-paused", "long-wait", "service-level")
 FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
                       show_default=True)
 
@@ -75,8 +76,7 @@ def incidents() -> None:
 @click.option("--to", "last", default=None, callback=lambda c, p, v: v and _day(c, p, v),
               help="Last local day (included), YYYY-MM-DD (default: today).")
 @click.option("--open", "open_only", is_flag=True, help="Only the incidents still open.")
-@click.option("--nature", default=None, help="Only this nature (ami, database, mqtt, no-agents, all-paused, "
-                                              "long-wait, service-level).")
+@click.option("--nature", default=None, type=click.Choice(NATURE_NAMES), help="Only this nature.")
 @FORMAT
 @click.option("--pbx", default=None, help="Only this PBX host's incidents.")
 def incidents_list(config_path: str, first: date | None, last: date | None, open_only: bool, nature: str | None,

@@ -106,3 +106,10 @@ def test_the_rooms_migration_makes_the_tables_the_code_writes(sqlite_url):
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     engine.dispose()
     assert [d for d in diff if "incident" in repr(d)] == []
+
+
+def test_the_natures_the_cli_offers_are_the_rooms_own():
+    from pbx_bridge.cli.incidents import NATURE_NAMES
+    from pbx_bridge.incidents.records import NATURES
+
+    assert set(NATURE_NAMES) == set(NATURES)
