@@ -128,8 +128,8 @@ def test_callers_waiting_with_every_agent_paused_open_an_incident_that_closes_wh
     daemon = seeded_daemon(tmp_path, pause_reason="training").start()
     assert wait_member(lab, lambda m: m is not None and m.get("Paused") == "1") is not None
     with lab.ami() as ami:
-        traffic.originate(ami, queue="lab-team", hold=5, maxwait=40, caller_num="13900009200")
-        opened = daemon.wait_for("incident_opened", timeout=20)
+        traffic.originate(ami, queue="lab-team", hold=30, maxwait=40, caller_num="13900009200")
+        opened = daemon.wait_for("incident_opened", timeout=30)
         assert [(line["nature"], line["queue"]) for line in opened] == [("all-paused", "lab-team")]
         ami.action("QueuePause", Interface=IFACE, Paused="false")
         closed = daemon.wait_for("incident_closed", timeout=20)
