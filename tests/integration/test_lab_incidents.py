@@ -60,6 +60,12 @@ def seeded_daemon(tmp_path, pause_reason: str | None = "meal", **incidents) -> D
                          incidents={**FAST, **incidents})
 
 
+def not_a_member(lab) -> None:
+    """An earlier run's member gone from lab-team: the daemon's first login must add her."""
+    with lab.ami() as ami:
+        ami.action("QueueRemove", Queue="lab-team", Interface=IFACE)
+
+
 def member(lab, queue: str = "lab-team") -> dict | None:
     with lab.ami() as ami:
         reply = ami.action("QueueStatus", Queue=queue, collect="QueueStatusComplete")
@@ -84,9 +90,10 @@ def incidents_cli(daemon: DaemonProcess, *args: str) -> list[dict] | dict:
 
 
 def test_asterisk_stopped_mid_traffic_is_one_incident_and_members_and_pauses_come_back(lab, tmp_path):
+    not_a_member(lab)
     daemon = seeded_daemon(tmp_path).start()
     # at the first login the queue is put in step with the session: added, paused for her meal
-    first = wait_member(lab, lambda m: m is not None and m.get("Paused") == "1")
+    first = wait_member(lab, lambda m: m is not None and m.get("PausedReason") == "meal")
     assert first is not None and first.get("PausedReason") == "meal"
     with lab.ami() as ami:
         traffic.set_agent(ami, 201, ring=1)
@@ -104,7 +111,7 @@ def test_asterisk_stopped_mid_traffic_is_one_incident_and_members_and_pauses_com
     lab.start()
     started_at = time.time()
     # Asterisk came back without her (nothing persisted); the daemon adds her again, paused
-    back = wait_member(lab, lambda m: m is not None and m.get("Paused") == "1", timeout=15)
+    back = wait_member(lab, lambda m: m is not None and m.get("PausedReason") == "meal", timeout=15)
     assert back is not None and back.get("PausedReason") == "meal"
     closed = daemon.wait_for("incident_closed", timeout=30)
     assert [line["nature"] for line in closed] == ["ami"]
@@ -125,8 +132,12 @@ def test_asterisk_stopped_mid_traffic_is_one_incident_and_members_and_pauses_com
 
 
 def test_callers_waiting_with_every_agent_paused_open_an_incident_that_closes_when_one_returns(lab, tmp_path):
+    not_a_member(lab)
     daemon = seeded_daemon(tmp_path, pause_reason="training").start()
-    assert wait_member(lab, lambda m: m is not None and m.get("Paused") == "1") is not None
+    assert wait_member(lab, lambda m: m is not None and m.get("PausedReason") == "training") is not None
+    # started again with her already paused in the queue: the daemon learns it from QueueStatus alone
+    assert daemon.stop() == 0
+    daemon.restart()
     with lab.ami() as ami:
         traffic.originate(ami, queue="lab-team", hold=30, maxwait=40, caller_num="13900009200")
         opened = daemon.wait_for("incident_opened", timeout=30)
