@@ -15,6 +15,9 @@ them to the core through the calls below. Nothing here names a feature; the daem
 - `on_record(handler)`: each record of the tracker (and of any feature that calls `record`) goes to
   the store writer first, then to every handler in the order they were added.
 - `on_reload(fn)`: SIGHUP, the admins' files read again.
+- `notice(dict)`: a room tells of something it did by itself (a repair, a step taken): to the live
+  state's alerts when there is one, then to every `on_notice(handler)`, so that another room can
+  account for it without importing the room that did it.
 - Shared between rooms that need them: `live` (the live state), `outbound` (the agents' phones),
   `rota` and `pins` (set by the rota room when voicemail or agents is enabled).
 - `shared`: values one room offers another without an import, by name, each a function read at
@@ -64,6 +67,7 @@ class Core:
     _records: list[Callable[[Any], None]] = field(default_factory=list)
     _reloads: list[Callable[[], None]] = field(default_factory=list)
     _gaps: list[Callable[[], None]] = field(default_factory=list)
+    _notices: list[Callable[[dict], None]] = field(default_factory=list)
     _jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
@@ -140,12 +144,26 @@ class Core:
     def on_reload(self, fn: Callable[[], None]) -> None:
         self._reloads.append(fn)
 
+    def on_notice(self, handler: Callable[[dict], None]) -> None:
+        self._notices.append(handler)
+
     # --- what the core does with them --------------------------------------------------------
     def record(self, record: Any) -> None:
         # a call's latency to its stored row is measured from the event that finished it
         self.writer.put(record, self.tracker.latency_from(record))
         for handler in self._records:
             handler(record)
+
+    def notice(self, notice: dict) -> None:
+        """One handler's failure is logged and does not keep the notice from the others."""
+        if self.live is not None:
+            self.live.on_notice(notice)
+        for handler in self._notices:
+            try:
+                handler(notice)
+            except Exception:  # noqa: BLE001 - a listener's bug must not undo what the notice tells of
+                log.exception("notice_handler_failed", handler=getattr(handler, "__qualname__", repr(handler)),
+                              type=notice.get("type"))
 
     async def send_action(self, action: dict, timeout: float = 10.0) -> Any:
         return await self.ami.send_action(action, timeout)

@@ -12,6 +12,7 @@ ROOMS = (
     "calls",  # the agents' outbound calls and phone book
     "ring_twice",
     "rota",  # shared by voicemail and agents: the rota and the PIN gate
+    "incidents",  # before agents: the gap's incident is open when the agents' recovery tells its repairs
     "voicemail",
     "agents",
     "nuisance",

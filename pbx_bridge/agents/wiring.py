@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from pbx_bridge.agents.recovery import recover
 from pbx_bridge.agents.routes import agent_routes
 from pbx_bridge.agents.sessions import AgentSessions
 from pbx_bridge.agents.store import load_open
-from pbx_bridge.ami.client import AmiClient
+from pbx_bridge.ami.client import AmiClient, AmiError
 from pbx_bridge.agents import records
 from pbx_bridge.store.registry import RecordKinds
 
@@ -42,7 +43,18 @@ def wire(core: Core) -> AgentSessions:
         if removed:
             log.info("agents_removed_at_start", count=removed)
 
+    async def repair_queues(ami: AmiClient, gap_s: float | None) -> None:
+        """At each AMI connection, after the rota's departures: the queues made to match the sessions
+        (members and pauses an Asterisk restart lost), each repair told as a `recovery` notice."""
+        if not agents.by_employee:
+            return
+        try:
+            await recover(agents, core.send_action, core.notice, gap_s)
+        except (TimeoutError, ConnectionError, AmiError) as exc:
+            log.warning("recovery_failed", error=repr(exc)[:200])
+
     core.on_connected(enforce_rota)
+    core.on_connected(repair_queues)
     core.add_health("agents", agents.health)
     return agents
 

@@ -128,6 +128,35 @@ class LiveState:
         if self.standing.pop(key, None) is not None:
             self.dirty_standing.add(key)
 
+    def resync_waiting(self, entries: list[Mapping]) -> None:
+        """After an AMI login: the callers Asterisk holds now (QueueStatus `QueueEntry`) replace ours,
+        since the leaves of a gap (or a restart's lost calls) sent no event and would wait forever."""
+        now = self.clock()
+        fresh: dict[str, dict[str, tuple[float, str]]] = {}
+        for entry in entries:
+            queue, uniqueid = entry.get("Queue") or "", entry.get("Uniqueid") or ""
+            known = self.waiting.get(queue, {}).get(uniqueid)
+            try:
+                joined = known[0] if known else now - float(entry.get("Wait") or 0)
+            except ValueError:
+                joined = now
+            fresh.setdefault(queue, {})[uniqueid] = (joined, entry.get("CallerIDNum") or "")
+        self.dirty_queues |= set(self.waiting) | set(fresh)
+        gone = {u for calls in self.waiting.values() for u in calls} - {u for calls in fresh.values() for u in calls}
+        self.long_wait_alerted -= gone
+        self.waiting = fresh
+
+    def resync_members(self, members: list[Mapping]) -> None:
+        """After an AMI login: a membership Asterisk no longer holds (a restart without persistent
+        members) is dropped; the QueueMember events themselves were applied as they came."""
+        held = {((m.get("Interface") or m.get("Location") or ""), m.get("Queue") or "") for m in members}
+        for agent in self.agents.values():
+            stale = {q for q in agent.queues if (agent.interface, q) not in held}
+            if stale:
+                agent.queues -= stale
+                self.dirty_agents.add(agent.interface)
+                self.dirty_queues |= stale
+
     def tick(self) -> None:
         """Once a second: long-wait alerts, and waits grow on the board."""
         now = self.clock()

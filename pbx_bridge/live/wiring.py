@@ -40,9 +40,12 @@ def wire(core: Core) -> SimpleNamespace:
         except (TimeoutError, ConnectionError, AmiError) as exc:
             log.warning("queue_status_failed", error=repr(exc))
             return
-        for message in listing if isinstance(listing, list) else []:
+        messages = listing if isinstance(listing, list) else []
+        for message in messages:
             if message.get("Event") == "QueueMember":
                 ami.bus.dispatch(message)  # to every QueueMember subscriber: this state, the agents' phones
+        live.resync_members([m for m in messages if m.get("Event") == "QueueMember"])
+        live.resync_waiting([m for m in messages if m.get("Event") == "QueueEntry"])
         live.mark_all_dirty()
 
     core.on_connected(seed)

@@ -16,6 +16,7 @@ from pbx_bridge.reports import callbacks as callback_report
 from pbx_bridge.reports import threats as threat_report
 from pbx_bridge.reports import escalation as escalation_report
 from pbx_bridge.reports import qa as quality_report
+from pbx_bridge.reports import incidents as incident_report
 from pbx_bridge.reports.kpi import Figure
 from pbx_bridge.reports.monthly import Monthly, fmt, fmt_target, half_hour_label
 
@@ -195,6 +196,7 @@ def render(m: Monthly, title: str | None = None) -> str:
         "table_threats": threat_report.html_table(m.threats),
         "table_escalation": escalation_report.html_table(m.escalation),
         "table_quality": quality_report.html_table(m.quality) if m.quality is not None else "<p>(no calls monitored)</p>",
+        "table_incidents": incident_report.html_table(m.incidents),
     }
     template = resources.files("pbx_bridge.reports").joinpath("templates/monthly.html").read_text("utf-8")
     return Template(template).substitute(values)

@@ -21,6 +21,7 @@ from pbx_bridge.reports import callbacks as callback_report
 from pbx_bridge.reports import threats as threat_report
 from pbx_bridge.reports import escalation as escalation_report
 from pbx_bridge.reports import qa as quality_report
+from pbx_bridge.reports import incidents as incident_report
 from pbx_bridge.reports.kpi import (
     OUTBOUND_NOTE,
     Counts,
@@ -118,6 +119,7 @@ class Monthly:
     threats: list = field(default_factory=list)  # reports/threats.py ThreatLine
     escalation: list = field(default_factory=list)  # reports/escalation.py EscalationLine
     quality: quality_report.Quality | None = None  # reports/qa.py: service quality from call monitoring
+    incidents: list = field(default_factory=list)  # reports/incidents.py IncidentLine
 
     @property
     def by_hour(self) -> list[Counts]:
@@ -162,6 +164,7 @@ class Monthly:
             "threats": [t.as_dict() for t in self.threats],
             "escalation": [e.as_dict() for e in self.escalation],
             "quality": self.quality.as_dict() if self.quality is not None else {"companies": [], "agents": []},
+            "incidents": [i.as_dict() for i in self.incidents],
             "notes": self.notes,
             "misses": self.misses(),
         }
@@ -275,6 +278,7 @@ def monthly(engine, first: date, last: date, tz: ZoneInfo, settings: ReportsConf
         report.threats = threat_report.lines(conn, start, end, settings, tz, pbx)
         report.escalation = escalation_report.lines(conn, start, end, settings, pbx)
         report.quality = quality_report.quality(conn, start, end, settings, pbx)
+        report.incidents = incident_report.lines(conn, start, end, pbx)
     if report.callbacks:
         report.notes.append(callback_report.NOTE)
     if report.threats:
@@ -283,6 +287,8 @@ def monthly(engine, first: date, last: date, tz: ZoneInfo, settings: ReportsConf
         report.notes.append(escalation_report.NOTE)
     if report.quality:
         report.notes.append(quality_report.NOTE)
+    if report.incidents:
+        report.notes.append(incident_report.NOTE)
     return report
 
 
@@ -358,6 +364,8 @@ def as_table(m: Monthly, repeat_limit: int = 20) -> str:
     if m.quality is not None:
         heads, body = quality_report.table_rows(m.quality)
         out += ["", "Service quality (call monitoring, score 1-5)"] + (_columns(heads, body) if body else ["(none)"])
+    heads, body = incident_report.table_rows(m.incidents)
+    out += ["", "Incidents (rules §8)"] + (_columns(heads, body) if body else ["(none)"])
     misses = m.misses()
     out += ["", f"Figures that missed their standard: {len(misses)}"] + [f"- {x}" for x in misses]
     out += ["", "Notes"] + [f"- {n}" for n in m.notes]
@@ -401,6 +409,7 @@ def csv_rows(m: Monthly) -> Iterable[dict]:
     yield from escalation_report.csv_rows(m.escalation)
     if m.quality is not None:
         yield from quality_report.csv_rows(m.quality)
+    yield from incident_report.csv_rows(m.incidents)
 
 
 def as_csv(m: Monthly) -> str:

@@ -255,6 +255,15 @@
       case "qa-low-score":
         return ["Low score · 监听评分", (a.agent || "agent") + " scored " + a.score + "/5 by " + a.by +
           (a.queue ? " (" + a.queue + ")" : "")];
+      case "incident-opened":
+        return ["Incident · 事故", a.title + (a.queue ? " (" + a.queue + ")" : "") + (a.detail ? ": " + a.detail : "")];
+      case "incident-closed":
+        return ["Incident over · 事故结束", a.title + (a.queue ? " (" + a.queue + ")" : "") + " after " +
+          duration(a.duration_s) + ", " + a.calls_affected + " calls affected"];
+      case "recovery":
+        return ["Recovered · 恢复", (a.agent || a.interface) + " " + (a.kind === "pause-unknown" ?
+          "paused in " + a.queue + " by someone else while AMI was away" :
+          (a.kind === "member-missing" ? "put back in " : "paused again in ") + a.queue)];
       default:
         return [a.type || "alert", JSON.stringify(a)];
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import asyncio
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -16,6 +17,8 @@ from pbx_bridge.agi.settings import AgiConfig
 from pbx_bridge.config import load_config
 from pbx_bridge.core import Core
 from pbx_bridge.daemon import Daemon
+from pbx_bridge.incidents.model import Incident
+from pbx_bridge.live.state import LiveState
 from pbx_bridge.rooms import ROOMS, record_kinds, upgrade
 from pbx_bridge.rota.values import hash_pin
 from tests.conftest import make_call
@@ -140,15 +143,22 @@ async def daemon(tmp_path):
 async def test_every_room_wires_its_tasks_routes_and_health_through_the_core(daemon):
     assert set(daemon.core.tasks) == {
         "ami", "store-writer", "fastagi", "call-sweeper", "watchdog", "mqtt", "wallboard", "queue-log", "callbacks",
-        "voicemail-duty", "rota-watch", "nuisance", "reports", "ring-twice", "threats"}
+        "voicemail-duty", "rota-watch", "nuisance", "reports", "ring-twice", "threats",
+        "incidents"}
     assert set(daemon.agi.routes) == {"ring_twice", "voicemail", "voicemail_login", "screen", "nuisance_warn",
                                       "callback_request", "agent_login", "agent_logout", "agent_pause",
                                       "agent_resume", "threat_mark", "threat_notice", "qa_spy", "qa_score",
                                       "escalation_priority"}
     assert set(daemon.health()) == {"ami", "tracker", "store", "agi", "ring_twice", "agents", "pins", "mqtt",
                                     "reports", "wallboard", "queue_log", "nuisance", "callbacks", "jobs", "threats",
-                                    "qa"}
+                                    "qa", "incidents"}
     assert set(daemon.core.handles) == set(ROOMS)
+
+
+async def test_a_rooms_own_record_through_core_record_reaches_every_subscriber_without_breaking_one(daemon):
+    record = Incident("i1", "ami", "ami", None, 1_700_000_000.0).record("pbx1")
+    daemon.core.record(record)  # the live state takes call records only; it must let others pass
+    assert daemon.writer.health()["pending"] == 1
 
 
 async def test_each_record_goes_to_the_store_first_then_to_every_subscriber_in_order(tmp_path):
@@ -171,3 +181,22 @@ def test_the_daemon_is_small_and_names_no_feature():
     imported = {node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)}
     assert imported <= {"__future__", "pbx_bridge", "pbx_bridge.config", "pbx_bridge.core", "pbx_bridge.life",
                         "pbx_bridge.store.engine"}
+
+
+async def test_a_notice_reaches_the_live_alerts_and_every_listener_even_past_a_failing_one(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "ami": {"host": "127.0.0.1", "port": 1}, "agi": {"port": 0, "secret": AGI_SECRET},
+        "store": {"url": f"sqlite:///{tmp_path}/store.db", "spool_dir": str(tmp_path / "spool")}}))
+    core, heard = Core.build(load_config(str(config), env={}), "s3cret", record_kinds()), []
+    core.live = LiveState(ZoneInfo("Asia/Shanghai"))
+
+    def broken(notice):
+        raise RuntimeError("a listener's bug")
+
+    core.on_notice(broken)
+    core.on_notice(heard.append)
+    core.notice({"type": "recovery", "queue": "support"})
+    assert heard == [{"type": "recovery", "queue": "support"}]
+    assert [a["type"] for a in core.live.take_alerts()] == ["recovery"]
+    await core.engine.dispose()

@@ -17,7 +17,7 @@ AUTHORITY = {
     "queuechangeprioritycaller": set(),  # registered with no class (`manager show command`, Asterisk 22)
     "originate": {"originate"},
     "dbget": {"system", "reporting"}, "dbput": {"system"}, "dbdel": {"system"},
-    "coreshowchannels": {"system", "reporting"},
+    "coreshowchannels": {"system", "reporting"}, "corestatus": {"system", "reporting"},
     "hangup": {"system", "call"}, "redirect": {"call"}, "setvar": {"call"}, "getvar": {"call", "reporting"},
     "userevent": {"user"}, "command": {"command"},
 }

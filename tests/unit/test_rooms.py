@@ -20,6 +20,11 @@ from pbx_bridge.store import migrate
 from pbx_bridge.store.engine import sync_engine
 
 
+# The rooms that came after 0008, each its own branch: their heads and tables.
+BRANCH_HEADS = {"incidents_0001"}
+BRANCH_TABLES = {"incidents", "incident_notes"}
+
+
 def shape(url: str) -> tuple[dict, set[str]]:
     """Every table's columns and indexes, and the revisions the store is at."""
     engine = sync_engine(url)

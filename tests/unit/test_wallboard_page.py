@@ -292,3 +292,19 @@ async def test_the_shipped_mosquitto_config_lets_the_wallboard_user_only_read(tm
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_incident_and_recovery_alerts_read_as_sentences_on_the_board(daemon, broker):
+    daemon.do(lambda s: s.handle(join("support", "u1", "13800138000")))
+    with wallboard.open_wallboard(broker.websockets_port, PREFIX, url=daemon.url) as board:
+        board.wait(lambda: board.queue("support"))  # subscribed: alerts are not retained
+        daemon.do(lambda s: s.on_notice({"type": "incident-opened", "title": "callers waiting, every agent paused",
+                                         "queue": "support", "detail": "2 waiting, 3 members all paused"}))
+        daemon.do(lambda s: s.on_notice({"type": "recovery", "agent": "彭建华", "kind": "member-missing",
+                                         "queue": "support", "action": "QueueAdd"}))
+        daemon.do(lambda s: s.on_notice({"type": "incident-closed", "title": "AMI lost or Asterisk restarted",
+                                         "duration_s": 95, "calls_affected": 4}))
+        alerts = board.wait(lambda: len(board.alerts()) >= 3 and board.alerts())
+        assert "Incident over" in alerts[0] and "1:35" in alerts[0] and "4 calls affected" in alerts[0]
+        assert "Recovered" in alerts[1] and "彭建华 put back in support" in alerts[1]
+        assert "Incident" in alerts[2] and "every agent paused (support): 2 waiting" in alerts[2]

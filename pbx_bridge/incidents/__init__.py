@@ -1,0 +1,1 @@
+"""Incidents (rules §8): failures the daemon sees first, opened and closed by itself, for the review."""
