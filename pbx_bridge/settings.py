@@ -6,11 +6,13 @@ each package can own its section and config.py only assembles them, without an i
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 from pbx_bridge.yaml_errors import read_bytes
 
@@ -89,3 +91,51 @@ def url_passwords(url: str | None) -> list[str]:
     except ValueError:
         pass
     return [p for p in out if p]
+
+
+# --- durations, written the way an admin says them -------------------------------------------------
+# `30d`, `12h`, `90m`, `45s` or a plain number of seconds: a window of 2592000 seconds is not something
+# anyone reads correctly.
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|h|m|s)?\s*$")
+_UNIT = {"d": 86400, "h": 3600, "m": 60, "s": 1, None: 1}
+
+
+def parse_duration(value: object) -> timedelta:
+    """`7d`, `12h`, `90m`, `45s`, `3600` (seconds) -> timedelta; ValueError otherwise."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if match is None:
+            raise ValueError(f"{value!r} is not a duration: write e.g. 30d, 12h, 90m, 45s")
+        seconds = float(match.group(1)) * _UNIT[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("a duration must be more than 0")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    for unit in ("d", "h", "m"):
+        if seconds >= _UNIT[unit] and seconds % _UNIT[unit] == 0:
+            return f"{int(seconds // _UNIT[unit])}{unit}"
+    return f"{seconds:g}s"
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+# A directory as Asterisk sees it, written into a MixMonitor file name: nothing that could end the
+# argument or climb out of it.
+_DIRECTORY = re.compile(r"/[A-Za-z0-9_./-]{0,200}")
+
+
+def _asterisk_directory(value: str) -> str:
+    if not _DIRECTORY.fullmatch(value) or "/../" in f"{value}/":
+        raise ValueError(f"{value!r}: an absolute directory of letters, digits, _ . - /")
+    return value.rstrip("/") or "/"
+
+
+AsteriskDirectory = Annotated[str, AfterValidator(_asterisk_directory)]

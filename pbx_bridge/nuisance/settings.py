@@ -1,58 +1,18 @@
-"""Settings of nuisance-call screening (rules §6), and the duration type they are written in.
+"""Settings of nuisance-call screening (rules §6).
 
-Durations are written the way an admin says them (`30d`, `7d`, `12h`, `90m`, `45s`, or a plain
-number of seconds), because a window of 2592000 seconds is not something anyone reads correctly.
+Durations are written the way an admin says them (`30d`, `12h`; pbx_bridge/settings.py `Duration`).
 """
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import Field
 
-from pbx_bridge.settings import Strict
+from pbx_bridge.settings import AsteriskDirectory, Duration, Strict, format_duration, parse_duration
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|h|m|s)?\s*$")
-_UNIT = {"d": 86400, "h": 3600, "m": 60, "s": 1, None: 1}
-
-
-def parse_duration(value: object) -> timedelta:
-    """`7d`, `12h`, `90m`, `45s`, `3600` (seconds) -> timedelta; ValueError otherwise."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if match is None:
-            raise ValueError(f"{value!r} is not a duration: write e.g. 30d, 12h, 90m, 45s")
-        seconds = float(match.group(1)) * _UNIT[match.group(2)]
-    if seconds <= 0:
-        raise ValueError("a duration must be more than 0")
-    return timedelta(seconds=seconds)
-
-
-def format_duration(delta: timedelta) -> str:
-    seconds = delta.total_seconds()
-    for unit in ("d", "h", "m"):
-        if seconds >= _UNIT[unit] and seconds % _UNIT[unit] == 0:
-            return f"{int(seconds // _UNIT[unit])}{unit}"
-    return f"{seconds:g}s"
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-# A directory as Asterisk sees it, written into MixMonitor's file name: nothing that ends the argument.
-_DIRECTORY = re.compile(r"/[A-Za-z0-9_./-]{0,200}")
-
-
-def _directory(value: str) -> str:
-    if not _DIRECTORY.fullmatch(value) or "/../" in f"{value}/":
-        raise ValueError(f"{value!r}: an absolute directory of letters, digits, _ . - /")
-    return value.rstrip("/") or "/"
+__all__ = ["Duration", "NuisanceConfig", "format_duration", "parse_duration"]  # the CLI and the model use them from here
 
 
 class NuisanceConfig(Strict):
@@ -61,7 +21,7 @@ class NuisanceConfig(Strict):
     window: Duration = Field(default=timedelta(days=30), description="the warnings counted are at most this far apart")
     screen_for: Duration = Field(default=timedelta(days=7), description="a screen lasts this long from the last warning")
     file: Path | None = Field(default=None, description="the admins' YAML list (screen: / never_screen:), optional")
-    recording_dir: Annotated[str, AfterValidator(_directory)] = Field(
+    recording_dir: AsteriskDirectory = Field(
         default="/var/spool/asterisk/monitor/pbx-bridge-evidence",
         description="where a warned call is recorded from its first warning (as Asterisk sees it); kept")
     recording_format: str = Field(default="wav", pattern=r"^[a-z0-9]{1,8}$")

@@ -7,40 +7,13 @@ make the rule "tell the team lead at once" impossible, so it is refused when the
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from pbx_bridge.numbers import ChannelName, DialplanName, InvalidValue, PhoneNumber
-from pbx_bridge.settings import Strict
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(h|m|s)?\s*$")
-_UNIT = {"h": 3600, "m": 60, "s": 1, None: 1}
-# A directory as Asterisk sees it: written into MixMonitor's file name, so nothing that could end
-# the argument or climb out of it.
-_DIRECTORY = re.compile(r"/[A-Za-z0-9_./-]{0,200}")
-
-
-def _duration(value: object) -> timedelta:
-    """`15m`, `90s`, `1h`, or a plain number of seconds."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if match is None:
-            raise ValueError(f"{value!r} is not a duration: write e.g. 15m, 90s, 1h")
-        seconds = float(match.group(1)) * _UNIT[match.group(2)]
-    if seconds <= 0:
-        raise ValueError("a duration must be more than 0")
-    return timedelta(seconds=seconds)
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-
+from pbx_bridge.settings import AsteriskDirectory, Duration, Strict
 
 def _endpoint(value: object) -> str:
     """A phone to ring: a channel (`PJSIP/lead401`) or a number (dialled through `outside_context`)."""
@@ -55,12 +28,6 @@ def _endpoint(value: object) -> str:
         return str(ChannelName(text))
     except InvalidValue:
         raise ValueError(f"{text!r} is neither a channel (e.g. PJSIP/lead401) nor a phone number") from None
-
-
-def _directory(value: str) -> str:
-    if not _DIRECTORY.fullmatch(value) or "/../" in f"{value}/":
-        raise ValueError(f"{value!r}: an absolute directory of letters, digits, _ . - /")
-    return value.rstrip("/") or "/"
 
 
 def _dialplan_name(value: str) -> str:
@@ -95,7 +62,7 @@ class ThreatsConfig(Strict):
     ring_again_after: Duration = Field(default=timedelta(minutes=2),
                                        description="a person who did not acknowledge is rung again after this")
     manager_attempts: int = Field(default=5, ge=1, le=50, description="how often the manager is rung at most")
-    recording_dir: Annotated[str, AfterValidator(_directory)] = Field(
+    recording_dir: AsteriskDirectory = Field(
         default="/var/spool/asterisk/monitor/pbx-bridge-evidence",
         description="where Asterisk writes a threat's recording (as Asterisk sees it); kept, never cleaned up")
     recording_format: Name = "wav"
