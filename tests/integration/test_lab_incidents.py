@@ -30,6 +30,16 @@ IFACE = "Local/agent301@pbx-bridge-agents/n"
 FAST = {"check_interval": 0.5, "open_after_s": 2, "close_after_s": 3, "sample_interval_s": 2}
 
 
+@pytest.fixture(autouse=True)
+def she_leaves_as_she_came(lab):
+    """The lab is shared by the tests that follow: she leaves lab-team, paused nowhere (a test that
+    failed half-way left her a paused member, and later tests rang her phone in vain)."""
+    yield
+    with lab.ami() as ami:
+        ami.action("QueuePause", Interface=IFACE, Paused="false")
+        ami.action("QueueRemove", Queue="lab-team", Interface=IFACE)
+
+
 def rota_yaml() -> str:
     today = datetime.now().date()
     days = ", ".join(str(today + timedelta(days=n)) for n in (-1, 0, 1))  # a working day, whatever the weekday

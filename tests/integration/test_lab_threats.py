@@ -32,9 +32,10 @@ def place(lab, hold: int):
     """One call into lab-ring1 (member Local/agent301@pbx-bridge-agents/n) from a customer who talks."""
     with lab.ami() as ami:
         ami.action("QueuePause", Interface="Local/agent301@pbx-bridge-agents/n", Paused="false")
-        ami.send("Originate", Channel="Local/s@pbx-bridge-inbound/n", Context="lab-talking-customer", Exten="talk",
-                 Priority="1", CallerID=f'"恐吓者" <{CALLER}>', Timeout="30000", Async="true",
-                 Variable=["__PBXB_QUEUE=lab-ring1", f"HOLD={hold}"])
+        reply = ami.action("Originate", Channel="Local/s@pbx-bridge-inbound/n", Context="lab-talking-customer",
+                           Exten="talk", Priority="1", CallerID=f'"恐吓者" <{CALLER}>', Timeout="30000", Async="true",
+                           Variable=["__PBXB_QUEUE=lab-ring1", f"HOLD={hold}"])
+        assert reply.get("Response") == "Success", reply  # queued: an error is said here, not 60 s later
 
 
 def wait_log(daemon, event, timeout=60, **fields):
@@ -74,7 +75,9 @@ def test_star8_records_the_call_and_the_lead_acknowledges_with_a_key(lab, tmp_pa
             time.sleep(0.2)
         first = size(recording)
         assert first > 0, f"{recording} was not written"
-        time.sleep(2)
+        deadline = time.monotonic() + 10  # MixMonitor writes in bursts: wait for the next one, not a fixed time
+        while size(recording) <= first and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert size(recording) > first, "the recording grows while the call goes on"
 
         [rung] = wait_log(daemon, "threat_person_rung", role="lead")
@@ -109,7 +112,9 @@ def test_nobody_acknowledges_and_the_manager_is_rung_after_the_timeout(lab, tmp_
         assert marked["recording_source"] == "call", "the *7 recording, not a second one"
         recording = lab.root / marked["recording"].lstrip("/")
         first = size(recording)
-        time.sleep(2)
+        deadline = time.monotonic() + 10  # MixMonitor writes in bursts: wait for the next one, not a fixed time
+        while size(recording) <= first and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert first > 0 and size(recording) > first, "the warned call's recording grows"
         [called] = wait_log(daemon, "threat_manager_called", timeout=40)
         assert called["why"] == "nobody acknowledged within 8 s"
