@@ -11,7 +11,8 @@ them to the core through the calls below. Nothing here names a feature; the daem
 - `add_route(name, route)`: a FastAGI script name (refused twice).
 - `add_task(name, factory)`: a task for the life of the daemon (life.py); `add_listener(server)`:
   a port bound before anything starts; `every(name, interval_s, fn)`: a timed job (below).
-- `add_health(name, fn)`: one key of `health()`.
+- `add_health(name, fn)`: one key of `health()`; `add_page(path, handler)`: a page on the daemon's
+  web listener (pages.py), served when the listener is enabled.
 - `on_record(handler)`: each record of the tracker (and of any feature that calls `record`) goes to
   the store writer first, then to every handler in the order they were added.
 - `on_reload(fn)`: SIGHUP, the admins' files read again.
@@ -38,6 +39,7 @@ from pbx_bridge.agi.server import FastAgiServer, Route
 from pbx_bridge.ami.client import AmiClient, AmiError
 from pbx_bridge.calls.tracker import TRACKER_EVENTS, CallTracker
 from pbx_bridge.config import Config
+from pbx_bridge.pages import Handler, Pages
 from pbx_bridge.store.engine import async_engine
 from pbx_bridge.store.registry import RecordKinds
 from pbx_bridge.store.writer import StoreWriter
@@ -64,6 +66,7 @@ class Core:
     listeners: list[Any] = field(default_factory=list)
     handles: dict[str, Any] = field(default_factory=dict)  # what each room's wire returned, by room
     shared: dict[str, Callable] = field(default_factory=dict)  # values rooms share by name (see above)
+    pages: Pages = field(default_factory=Pages)  # served by the web listener (the live room's)
     _records: list[Callable[[Any], None]] = field(default_factory=list)
     _reloads: list[Callable[[], None]] = field(default_factory=list)
     _gaps: list[Callable[[], None]] = field(default_factory=list)
@@ -137,6 +140,10 @@ class Core:
         if name in self.healths:
             raise ValueError(f"the health key {name!r} is added twice")
         self.healths[name] = fn
+
+    def add_page(self, path: str, handler: Handler, *, methods: tuple[str, ...] = ("GET",),
+                 prefix: bool = False) -> None:
+        self.pages.add(path, handler, methods=methods, prefix=prefix)
 
     def on_record(self, handler: Callable[[Any], None]) -> None:
         self._records.append(handler)

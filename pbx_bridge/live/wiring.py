@@ -62,7 +62,8 @@ def wire(core: Core) -> SimpleNamespace:
         wallboard = WallboardServer(cfg.wallboard.host, cfg.wallboard.port, {
             "broker": cfg.wallboard.broker, "prefix": f"{cfg.mqtt.topic_prefix}/{cfg.pbx}",
             "sl_target": cfg.reports.targets.timely_rate, "abandon_target": cfg.reports.targets.abandon_rate},
-            max_connections=cfg.wallboard.max_connections, idle_timeout=cfg.wallboard.idle_timeout)
+            max_connections=cfg.wallboard.max_connections, idle_timeout=cfg.wallboard.idle_timeout,
+            pages=core.pages)
         core.add_listener(wallboard)
         core.add_task("wallboard", wallboard.run)
         core.add_health("wallboard", wallboard.health)
