@@ -5,8 +5,6 @@ with the CLI take effect on the running daemon."""
 
 import json
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pytest
@@ -42,22 +40,6 @@ def queued(events) -> bool:
     return any(e.get("Event") == "QueueCallerJoin" for e in events)
 
 
-def wait_log(daemon, event, timeout=60, **fields):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [line for line in daemon.lines()
-                 if line.get("event") == event and all(line.get(k) == v for k, v in fields.items())]
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"no {event} {fields} in the daemon log within {timeout} s")
-
-
-def cli(daemon, *args):
-    return subprocess.run([sys.executable, "-m", "pbx_bridge", "nuisance", *args, "-c", str(daemon.config_path)],
-                          capture_output=True, text=True, env=daemon.env, timeout=60)
-
-
 def test_a_warned_number_is_screened_and_then_released(lab, tmp_path):
     with lab.ami() as ami:
         ami.action("QueuePause", Interface="Local/agent301@pbx-bridge-agents/n", Paused="false")
@@ -70,39 +52,39 @@ def test_a_warned_number_is_screened_and_then_released(lab, tmp_path):
         first, events = place(lab, WARNED, hold=120)
     assert first["agent"] == "Agent 301"
     assert heard_notice(events)
-    ended = wait_log(daemon, "nuisance_call_ended", number=WARNED)
+    ended = daemon.wait_for("nuisance_call_ended", timeout=60, number=WARNED)
     assert ended[0]["warnings"] == 2 and ended[0]["agent"] == "Agent 301"
 
     # The same number again, while screened: the notice, and never a queue.
     with SippAgent("agent301", ring=1, log_dir=tmp_path):
         _, events = place(lab, WARNED, hold=20)
         assert heard_notice(events) and not queued(events)
-        screened = wait_log(daemon, "inbound_screened", number=WARNED)
+        screened = daemon.wait_for("inbound_screened", timeout=60, number=WARNED)
         assert screened[0]["source"] == "warnings"
 
         # Released when screen_for has passed since the last warning: queued again.
-        wait_log(daemon, "nuisance_screen_ended", timeout=SCREEN_FOR + 30, number=WARNED)
+        daemon.wait_for("nuisance_screen_ended", timeout=SCREEN_FOR + 30, number=WARNED)
         third, events = place(lab, WARNED, hold=3)
         assert queued(events) and not heard_notice(events) and third["agent"] == "Agent 301"
 
         # An admin screens another number with the CLI; the running daemon applies it, then the lift.
-        added = cli(daemon, "add", ADMIN, "--for", "1h", "--reason", "threatened the agent", "--by", "lead")
+        added = daemon.cli("nuisance", "add", ADMIN, "--for", "1h", "--reason", "threatened the agent", "--by", "lead")
         assert added.returncode == 0, added.stderr
-        wait_log(daemon, "nuisance_screen_started", number=ADMIN)
-        assert ADMIN in cli(daemon, "list").stdout
+        daemon.wait_for("nuisance_screen_started", timeout=60, number=ADMIN)
+        assert ADMIN in daemon.cli("nuisance", "list").stdout
         _, events = place(lab, ADMIN, hold=20)
         assert heard_notice(events) and not queued(events)
-        lifted = cli(daemon, "lift", ADMIN, "--reason", "apologised in writing")
+        lifted = daemon.cli("nuisance", "lift", ADMIN, "--reason", "apologised in writing")
         assert lifted.returncode == 0 and "lifted" in lifted.stdout, lifted.stderr
-        wait_log(daemon, "nuisance_screen_ended", number=ADMIN)
+        daemon.wait_for("nuisance_screen_ended", timeout=60, number=ADMIN)
         fifth, events = place(lab, ADMIN, hold=3)
         assert queued(events) and not heard_notice(events)
         daemon.wait_for("call_recorded", count=3)
         time.sleep(1)  # the store writer's last batch (flush_interval 0.2 s)
 
         # With the daemon down the entry fails open: even a screened number reaches the queue.
-        assert cli(daemon, "add", ADMIN, "--permanent", "--reason", "again").returncode == 0
-        wait_log(daemon, "nuisance_screen_started", number=ADMIN, source="admin", until="permanent")
+        assert daemon.cli("nuisance", "add", ADMIN, "--permanent", "--reason", "again").returncode == 0
+        daemon.wait_for("nuisance_screen_started", timeout=60, number=ADMIN, source="admin", until="permanent")
     assert daemon.stop() == 0
     # ...and the agent's *7 gets an error tone (nothing was recorded), and the call goes on.
     with SippAgent("agent301", ring=1, log_dir=tmp_path, keys=[(2, "*7")]):
@@ -115,7 +97,7 @@ def test_a_warned_number_is_screened_and_then_released(lab, tmp_path):
                for e in events), "the error tone, on the agent's channel"
 
     # The evidence: both warnings, with the number, the agent and the call they were given in.
-    evidence = [json.loads(line) for line in cli(daemon, "warnings", "--number", WARNED, "--format", "jsonl")
+    evidence = [json.loads(line) for line in daemon.cli("nuisance", "warnings", "--number", WARNED, "--format", "jsonl")
                 .stdout.splitlines()]
     assert [(w["seq"], w["agent"], w["call_uniqueid"]) for w in evidence] == [
         (1, "Agent 301", first["callid"]), (2, "Agent 301", first["callid"])]

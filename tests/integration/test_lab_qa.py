@@ -7,8 +7,6 @@ records the listen and the score against the queued call's uniqueid, and the sco
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -37,8 +35,7 @@ def rota(path, pin_hash):
 
 
 def cli(daemon, *args):
-    result = subprocess.run([sys.executable, "-m", "pbx_bridge", *args, "-c", str(daemon.config_path)],
-                            capture_output=True, text=True, env=daemon.env, timeout=60)
+    result = daemon.cli(*args)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

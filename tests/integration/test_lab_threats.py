@@ -5,8 +5,6 @@ but never acknowledges, and the manager's phone rings once the (shortened) ack_t
 
 import json
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pytest
@@ -38,22 +36,6 @@ def place(lab, hold: int):
         assert reply.get("Response") == "Success", reply  # queued: an error is said here, not 60 s later
 
 
-def wait_log(daemon, event, timeout=60, **fields):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [line for line in daemon.lines()
-                 if line.get("event") == event and all(line.get(k) == v for k, v in fields.items())]
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"no {event} {fields} in the daemon log within {timeout} s")
-
-
-def cli(daemon, *args):
-    return subprocess.run([sys.executable, "-m", "pbx_bridge", "threats", *args, "-c", str(daemon.config_path)],
-                          capture_output=True, text=True, env=daemon.env, timeout=60)
-
-
 def size(path) -> int:
     return path.stat().st_size if path.exists() else -1
 
@@ -66,7 +48,7 @@ def test_star8_records_the_call_and_the_lead_acknowledges_with_a_key(lab, tmp_pa
             SippAgent("lead401", port=5411, ring=1, log_dir=tmp_path, keys=[(3, "1")]), \
             SippAgent("manager402", port=5421, ring=1, log_dir=tmp_path):
         place(lab, hold=16)
-        [marked] = wait_log(daemon, "threat_marked", number=CALLER)
+        [marked] = daemon.wait_for("threat_marked", timeout=60, number=CALLER)
         assert marked["desk"] == "PJSIP/agent301" and marked["company"] == "jingan"
         assert marked["recording_source"] == "threat" and marked["recording"].startswith(RECORDINGS + "/")
         recording = lab.root / marked["recording"].lstrip("/")
@@ -80,20 +62,20 @@ def test_star8_records_the_call_and_the_lead_acknowledges_with_a_key(lab, tmp_pa
             time.sleep(0.2)
         assert size(recording) > first, "the recording grows while the call goes on"
 
-        [rung] = wait_log(daemon, "threat_person_rung", role="lead")
+        [rung] = daemon.wait_for("threat_person_rung", timeout=60, role="lead")
         assert rung["result"] == "answered" and rung["endpoint"] == "PJSIP/lead401"
-        [acked] = wait_log(daemon, "threat_acknowledged", timeout=40)
+        [acked] = daemon.wait_for("threat_acknowledged", timeout=40)
         assert acked["by"] == "组长王" and acked["via"] == "phone"
         time.sleep(1)  # the store writer's last batch (flush_interval 0.2 s)
     assert daemon.stop() == 0
     assert not [line for line in daemon.lines() if line.get("event") == "threat_manager_called"]
 
-    [threat] = json.loads(cli(daemon, "list", "--format", "json").stdout)
+    [threat] = json.loads(daemon.cli("threats", "list", "--format", "json").stdout)
     assert (threat["number"], threat["caller_name"], threat["endpoint"], threat["agent"], threat["queue"],
             threat["company"]) == (CALLER, "恐吓者", "PJSIP/agent301", "Agent 301", "lab-ring1", "jingan")
     assert threat["status"] == "acknowledged" and threat["acknowledged_by"] == "组长王"
     assert threat["recording"] == marked["recording"]
-    shown = json.loads(cli(daemon, "show", threat["threat_id"], "--format", "json").stdout)
+    shown = json.loads(daemon.cli("threats", "show", threat["threat_id"], "--format", "json").stdout)
     assert [(c["role"], c["how"], c["result"]) for c in shown["contacts"]] == [
         ("wallboard", "alert", "sent"), ("lead", "call", "answered")]
 
@@ -108,7 +90,7 @@ def test_nobody_acknowledges_and_the_manager_is_rung_after_the_timeout(lab, tmp_
             SippAgent("lead401", port=5411, ring=1, log_dir=tmp_path), \
             SippAgent("manager402", port=5421, ring=1, log_dir=tmp_path):
         place(lab, hold=30)
-        [marked] = wait_log(daemon, "threat_marked", number=CALLER)
+        [marked] = daemon.wait_for("threat_marked", timeout=60, number=CALLER)
         assert marked["recording_source"] == "call", "the *7 recording, not a second one"
         recording = lab.root / marked["recording"].lstrip("/")
         first = size(recording)
@@ -116,11 +98,11 @@ def test_nobody_acknowledges_and_the_manager_is_rung_after_the_timeout(lab, tmp_
         while size(recording) <= first and time.monotonic() < deadline:
             time.sleep(0.2)
         assert first > 0 and size(recording) > first, "the warned call's recording grows"
-        [called] = wait_log(daemon, "threat_manager_called", timeout=40)
+        [called] = daemon.wait_for("threat_manager_called", timeout=40)
         assert called["why"] == "nobody acknowledged within 8 s"
-        [rung] = wait_log(daemon, "threat_person_rung", role="manager", timeout=30)
+        [rung] = daemon.wait_for("threat_person_rung", role="manager", timeout=30)
         assert rung["result"] == "answered" and rung["endpoint"] == "PJSIP/manager402"
-        wait_log(daemon, "threat_unacknowledged", timeout=30)
+        daemon.wait_for("threat_unacknowledged", timeout=30)
         time.sleep(1)
     assert daemon.stop() == 0
     leads = [line for line in daemon.lines() if line.get("event") == "threat_person_rung" and line["role"] == "lead"]

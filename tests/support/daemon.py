@@ -67,16 +67,18 @@ class DaemonProcess:
                 out.append({"event": "<non-json>", "raw": raw})
         return out
 
-    def wait_for(self, event: str, count: int = 1, timeout: float = 30) -> list[dict]:
+    def wait_for(self, event: str, count: int = 1, timeout: float = 30, **fields) -> list[dict]:
+        """The log lines of `event` (each with every one of `fields`), once there are `count` of them."""
         deadline = time.monotonic() + timeout
         while True:
-            found = [line for line in self.lines() if line.get("event") == event]
+            found = [line for line in self.lines()
+                     if line.get("event") == event and all(line.get(k) == v for k, v in fields.items())]
             if len(found) >= count:
                 return found
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"daemon exited {self.proc.returncode}: {self.log_path.read_text()[-3000:]}")
             if time.monotonic() > deadline:
-                raise AssertionError(f"no {event!r} x{count} in the daemon log within {timeout} s")
+                raise AssertionError(f"no {event!r} {fields} x{count} in the daemon log within {timeout} s")
             time.sleep(0.1)
 
     def stop(self) -> int:
@@ -134,6 +136,11 @@ class DaemonProcess:
         if wait_connected:
             self.wait_for("ami_connected", count=before + 1)
         return self
+
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """`pbx-bridge ARGS -c <this daemon's config>`, as an admin on the host would run it."""
+        return subprocess.run([sys.executable, "-m", "pbx_bridge", *args, "-c", str(self.config_path)],
+                              capture_output=True, text=True, env=self.env, timeout=timeout)
 
     def export(self, kind: str, first: str, last: str, fmt: str = "jsonl") -> str:
         result = subprocess.run(
