@@ -30,7 +30,6 @@ class MetricsPage:
                                  "through the spool are not counted.", buckets=LATENCY_BUCKETS,
                                  registry=self.registry)
         ProcessCollector(registry=self.registry)
-        self.scrapes = 0
 
     @property
     def observe_latency(self) -> Callable[[float], None]:
@@ -40,5 +39,4 @@ class MetricsPage:
         return generate_latest(self.registry)
 
     async def handle(self, request: Request) -> Response:
-        self.scrapes += 1
         return Response(200, self.render(), CONTENT_TYPE_LATEST)
