@@ -22,4 +22,5 @@ ROOMS = (
     "qa",  # call monitoring: after rota (the PIN gate)
     "reports",  # the scheduler
     "reconcile",  # queue_log
+    "metrics",  # Prometheus: reads every room's health at scrape time
 )

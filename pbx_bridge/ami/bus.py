@@ -18,6 +18,11 @@ log = structlog.get_logger(__name__)
 
 EventHandler = Callable[[Mapping], None]
 ConnectHook = Callable[[Any, "float | None"], Awaitable[None]]
+# Distinct event names counted by name (`by_name`, read by the metrics room); the rest, and any
+# name longer than MAX_EVENT_NAME, under "other": the names come from the PBX's stream, and a
+# hostile or broken peer must not grow the dict (or a Prometheus label set) without end.
+MAX_EVENT_NAMES = 100
+MAX_EVENT_NAME = 64
 
 
 def _name_of(handler: Callable) -> str:
@@ -33,6 +38,7 @@ class EventBus:
         self._order: list[tuple[str, EventHandler, frozenset[str] | None]] = []
         self._hooks: list[tuple[str, ConnectHook]] = []
         self.errors: Counter[str] = Counter()
+        self.by_name: dict[str, int] = {}  # events dispatched, by name as sent (capped, see MAX_EVENT_NAMES)
 
     def subscribe(self, event_names: Iterable[str] | None, handler: EventHandler, name: str | None = None) -> None:
         """`event_names` None: every event (and the stream is then not filtered at all)."""
@@ -69,7 +75,12 @@ class EventBus:
         return sum(self.errors.values())
 
     def dispatch(self, message: Mapping) -> None:
-        event = (message.get("Event") or "").lower()
+        sent = message.get("Event") or ""
+        if sent in self.by_name:
+            self.by_name[sent] += 1
+        else:
+            self._count_new(sent)
+        event = sent.lower()
         for name, handler in self._by_event.get(event, self._every):
             try:
                 handler(message)
@@ -77,6 +88,11 @@ class EventBus:
                 self.errors[name] += 1
                 log.exception("ami_event_handler_failed", handler=name, ami_event=message.get("Event"),
                               uniqueid=message.get("Uniqueid"))
+
+    def _count_new(self, name: str) -> None:
+        if not isinstance(name, str) or len(name) > MAX_EVENT_NAME or len(self.by_name) >= MAX_EVENT_NAMES:
+            name = "other"
+        self.by_name[name] = self.by_name.get(name, 0) + 1
 
     async def connected(self, client: Any, gap_s: float | None) -> None:
         for name, hook in self._hooks:

@@ -141,6 +141,9 @@ class AmiClient:
             "handler_errors": self.handler_errors,
             "handler_errors_by_handler": dict(self.bus.errors),
             "skipped_frames": self.protocol.splitter.skipped if self.protocol else 0,
+            "oversized_frames": self.protocol.splitter.oversized if self.protocol else 0,
+            "malformed_frames": self.protocol.malformed if self.protocol else 0,
+            "events_by_name": dict(self.bus.by_name),
         }
 
     async def send_action(self, fields: dict, timeout: float = 10.0) -> Message | list[Message]:

@@ -8,6 +8,7 @@ however many calls pass, and a percentile is exact to within its bucket.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 _GROWTH = 1.05
 _LOG_GROWTH = math.log(_GROWTH)
@@ -18,6 +19,9 @@ class LatencyHistogram:
         self.counts: dict[int, int] = {}
         self.count = 0
         self.max_s = 0.0
+        # called with each sample as it is added (the metrics room's Prometheus histogram): the
+        # writer need not know who else counts
+        self.observers: list[Callable[[float], None]] = []
 
     @staticmethod
     def _bucket(seconds: float) -> int:
@@ -30,6 +34,8 @@ class LatencyHistogram:
         self.counts[bucket] = self.counts.get(bucket, 0) + 1
         self.count += 1
         self.max_s = max(self.max_s, seconds)
+        for observe in self.observers:
+            observe(seconds)
 
     def percentile(self, share: float) -> float | None:
         """The latency (s) at or below which `share` of the samples fall: its bucket's upper end."""

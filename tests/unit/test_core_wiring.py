@@ -128,6 +128,7 @@ async def daemon(tmp_path):
         "reconcile": {"queue_log": str(tmp_path / "queue_log"), "state_dir": str(tmp_path / "state")},
         "voicemail": {"enabled": True, "rota": str(rota), "spool_dir": str(tmp_path / "vm")},
         "agents": {"enabled": True}, "mqtt": {"enabled": True}, "wallboard": {"enabled": True, "port": 0},
+        "metrics": {"enabled": True},
         "threats": {"enabled": True, "companies": {"jingan": {
             "lead": {"name": "组长", "endpoint": "PJSIP/lead401"},
             "manager": {"name": "经理", "endpoint": "13900000402"}}}},
