@@ -53,6 +53,11 @@ DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
 MAX_SECRET_BYTES = 4096
 
 
+class SettingsConflict(ValueError):
+    """A room's settings that need another section's (e.g. a page without the web listener): found
+    when the room is wired, it stops the start with exit status 2 like any other config error."""
+
+
 class SecretFileError(Exception):
     """Why a secret file was refused, in words that never include the secret."""
 

@@ -14,6 +14,7 @@ import structlog
 
 from pbx_bridge import __version__
 from pbx_bridge.metrics.page import MetricsPage
+from pbx_bridge.settings import SettingsConflict
 
 if TYPE_CHECKING:
     from pbx_bridge.core import Core
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-class MetricsNotServed(ValueError):
+class MetricsNotServed(SettingsConflict):
     """metrics.enabled without the web listener: the admin asked for a page nobody would serve."""
 
 

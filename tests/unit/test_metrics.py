@@ -205,3 +205,22 @@ def test_the_example_alert_rules_parse_and_name_only_series_we_expose():
     if promtool:  # not installed on every machine: the YAML check above stands in for it
         result = subprocess.run([promtool, "check", "rules", str(ALERTS)], capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_daemon_process_with_metrics_but_no_web_listener_exits_2_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path}/store.db"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "ami": {"host": "127.0.0.1", "port": 1}, "agi": {"port": 0, "secret": AGI_SECRET},
+        "store": {"url": url, "spool_dir": str(tmp_path / "spool")},
+        "reconcile": {"enabled": False, "state_dir": str(tmp_path / "state")},
+        "metrics": {"enabled": True}}))
+    upgrade(url)
+    result = subprocess.run([sys.executable, "-m", "pbx_bridge", "run", "-c", str(config)], capture_output=True,
+                            text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "PBX_BRIDGE_AMI_SECRET": "s3cret"})
+    assert result.returncode == 2, result.stderr
+    assert "config error: metrics.enabled needs wallboard.enabled" in result.stderr
+    assert "Traceback" not in result.stderr
