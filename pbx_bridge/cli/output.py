@@ -26,8 +26,6 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, (list, tuple)):
         return ", ".join(map(str, value)) or "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
     return str(value)
 
 
@@ -59,3 +57,9 @@ def emit(rows: Sequence[dict], fields: Sequence[str], fmt: str, empty: str = "",
         as_table(rows)
     else:
         table(rows, fields)
+
+
+def prefixed(kind: str, exc: Exception) -> str:
+    """An admin file's error, every line with its prefix: `pbx-bridge: rota error: file:line: ...`
+    (an error carries one line per problem found)."""
+    return "\n".join(f"pbx-bridge: {kind}: {line}" for line in str(exc).splitlines() or [""])

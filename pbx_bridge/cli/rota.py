@@ -8,7 +8,7 @@ from datetime import datetime
 import click
 
 from pbx_bridge.cli.base import _day, cli
-from pbx_bridge.cli.output import FORMAT, emit
+from pbx_bridge.cli.output import FORMAT, emit, prefixed
 
 # --- rota (voicemail duty, rules §2) -------------------------------------------------------------
 
@@ -23,7 +23,7 @@ def _rota_or_exit(path: str):
     try:
         return load_rota(path)
     except RotaError as exc:
-        click.echo(f"pbx-bridge: rota error: {exc}", err=True)
+        click.echo(prefixed("rota error", exc), err=True)
         sys.exit(2)
 
 

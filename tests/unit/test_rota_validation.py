@@ -40,7 +40,7 @@ def error_of(tmp_path, text):
     with pytest.raises(RotaError) as err:
         load_rota(path)
     message = str(err.value)
-    assert "\n" not in message
+    assert all(line.startswith(f"{path}:") for line in message.splitlines())  # every error, one line each
     return path, message
 
 
