@@ -159,3 +159,41 @@ def test_the_daemon_logs_the_estimated_year_at_start_and_at_each_reload(rota_fil
     with capture_logs() as logs:
         assert holder.reload()[0]
     assert [e for e in logs if e["event"] == "rota_calendar_estimated" and 2027 in e["years"]] == []
+
+
+def test_the_running_daemon_logs_the_estimated_year_at_start_and_after_a_sighup_reload(tmp_path):
+    """The real `pbx-bridge run`: a rota anchored in a year no package will have published for a long
+    while (2099) is warned about in the daemon's log at start and again after SIGHUP."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.support.agi_peer import AGI_SECRET
+    from tests.unit.test_admin_file_exits import REPO, log_events, wait_for_event, with_rota, write_config
+
+    config = write_config(tmp_path, **with_rota(tmp_path, rota_text(start="2099-01-05")))
+    log = tmp_path / "daemon.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "pbx_bridge", "run", "-c", str(config)], stdout=out,
+                                stderr=subprocess.STDOUT, cwd=REPO,
+                                env={**os.environ, "PBX_BRIDGE_AMI_SECRET": "s3cret", "PBX_BRIDGE_AGI_SECRET": AGI_SECRET})
+    try:
+        wait_for_event(proc, log, "daemon_ready")
+        [at_start] = [e for e in log_events(log) if e.get("event") == "rota_calendar_estimated"]
+        assert at_start["level"] == "warning" and 2099 in at_start["years"]
+        assert "extra_workdays / extra_holidays" in at_start["warning"] and "upgrade" in at_start["warning"]
+        (tmp_path / "rota.yaml").write_text(rota_text(start="2099-01-05").replace("王芳", "张伟"), encoding="utf-8")
+        proc.send_signal(signal.SIGHUP)
+        wait_for_event(proc, log, "rota_reloaded")
+        for _ in range(300):  # logged just after rota_reloaded, by the same call
+            warned = [e for e in log_events(log) if e.get("event") == "rota_calendar_estimated"]
+            if len(warned) == 2:
+                break
+            time.sleep(0.1)
+        assert len(warned) == 2 and 2099 in warned[1]["years"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+    assert code == 0, log.read_text()[-3000:]
