@@ -5,8 +5,12 @@ error has the YAML open in an editor, so every error is one line naming the file
 the key path, list indices included: `rota.yaml:12: companies[2].agents[0].employee_no: ...`.
 
 Two pieces:
-- `read_yaml(path, error)`: the parsed data and its node tree (the nodes carry line numbers);
-- `format_validation_error(path, root, data, exc)`: the one line for a pydantic ValidationError.
+- `read_yaml(path, error)`: the parsed data and its node tree (the nodes carry line numbers); a
+  key written twice in one mapping is refused, one line per duplicate;
+- `format_validation_error(path, root, data, exc)`: one line per error of a pydantic ValidationError.
+
+An error carries every problem found, one per line (`str(exc).splitlines()`), so that the admin
+fixes the file in one edit; the commands print each line with their prefix.
 
 Every admin file (config, rota, screening list) is read within limits, because the daemon reads
 them again while it runs (SIGHUP, the file watchers) and must refuse a bad edit rather than die or
@@ -214,7 +218,8 @@ def read_yaml(path: str, error: type[Exception], loader: type[yaml.SafeLoader] =
     parser = _bounded(loader)(text)
     try:
         root = parser.get_single_node()
-        data = parser.construct_document(root) if root is not None else None
+        duplicates = duplicate_keys(path, root)
+        data = parser.construct_document(root) if root is not None and not duplicates else None
     except _Refused as exc:
         raise error(f"{path}:{exc.problem_mark.line + 1}: {exc.problem}") from None
     except yaml.MarkedYAMLError as exc:
@@ -227,6 +232,8 @@ def read_yaml(path: str, error: type[Exception], loader: type[yaml.SafeLoader] =
         raise error(f"{path}: invalid YAML: {exc}") from exc
     finally:
         parser.dispose()
+    if duplicates:
+        raise error("\n".join(duplicates))
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -291,26 +298,71 @@ def located(path: str, root: yaml.Node | None, loc: Sequence[str | int], message
     return f"{where}: {key_path(loc)}: {message}"
 
 
-def format_validation_error(path: str, root: yaml.Node | None, exc: ValidationError, data: Any = None) -> str:
-    """One line for the first error, `(and N more)` for the rest."""
-    errors = exc.errors()
+def _best(errors: list) -> dict:
     # With a union pydantic reports every branch; the deepest error is the one that speaks of
     # what the admin wrote, and an unknown key is the likeliest slip.
-    first = sorted(errors, key=lambda e: (-len(e["loc"]), e["type"] != "extra_forbidden"))[0]
-    loc = tuple(first["loc"])
-    cause = (first.get("ctx") or {}).get("error")
-    if isinstance(cause, At):
-        loc += cause.loc
-    if data is None:
-        loc = tuple(p for p in loc if not _is_tag(p))
-    else:
-        loc = clean_loc(data, loc)
-    if first["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif first["type"] == "missing":
-        message = "required key is missing"
-    else:
-        message = first["msg"].removeprefix("Value error, ")
-    more = len(errors) - 1
-    suffix = f" (and {more} more)" if more > 0 else ""
-    return located(path, root, loc, message + suffix)
+    return sorted(errors, key=lambda e: (-len(e["loc"]), e["type"] != "extra_forbidden"))[0]
+
+
+def format_validation_error(path: str, root: yaml.Node | None, exc: ValidationError, data: Any = None) -> str:
+    """Every error, one line each (`file:line: key: problem`), in the order of the file's lines:
+    the admin fixes them all in one edit rather than one per run. The union branches pydantic
+    reports for one key make one line (the likeliest)."""
+    by_loc: dict[tuple, list] = {}
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, At):
+            loc += cause.loc
+        loc = tuple(p for p in loc if not _is_tag(p)) if data is None else clean_loc(data, loc)
+        by_loc.setdefault(loc, []).append(error)
+    lines = []
+    for loc, errors in by_loc.items():
+        if any(len(other) > len(loc) and other[:len(loc)] == loc for other in by_loc):
+            continue  # a list's "at least 1 item" when its items failed: their errors say it
+        first = _best(errors)
+        if first["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif first["type"] == "missing":
+            message = "required key is missing"
+        else:
+            message = first["msg"].removeprefix("Value error, ")
+        lines.append((node_line(root, loc) or 0, located(path, root, loc, message)))
+    return "\n".join(line for _, line in sorted(lines, key=lambda pair: pair[0]))
+
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def duplicate_keys(path: str, root: yaml.Node | None) -> list[str]:
+    """One line per key written twice in the same mapping: YAML keeps the last silently, so a
+    second `start:` in a rota would win unseen. `<<:` merges are not duplicates (their keys are
+    meant to be overridden)."""
+    out: list[str] = []
+    seen_nodes: set[int] = set()
+
+    def walk(node: yaml.Node, loc: tuple) -> None:
+        if id(node) in seen_nodes:  # an alias: checked where it was anchored
+            return
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[tuple[str, str], int] = {}
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != MERGE_TAG:
+                    key = (key_node.tag, key_node.value)
+                    line = key_node.start_mark.line + 1
+                    if key in first:
+                        out.append(f"{path}:{line}: {key_path(loc + (key_node.value,))}: duplicate key "
+                                   f"(first at line {first[key]}): write each key once")
+                    else:
+                        first[key] = line
+                    walk(value_node, loc + (key_node.value,))
+                else:
+                    walk(value_node, loc)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, loc + (i,))
+
+    if root is not None:
+        walk(root, ())
+    return out

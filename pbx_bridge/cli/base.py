@@ -10,6 +10,7 @@ from datetime import date, datetime
 import click
 
 from pbx_bridge import logs
+from pbx_bridge.cli.output import prefixed
 from pbx_bridge.config import AGI_SECRET_ENV, DEFAULT_CONFIG_PATH, SECRET_ENV, Config, ConfigError, load_config, secrets_of
 
 config_option = click.option(
@@ -22,7 +23,7 @@ def _load(config_path: str) -> Config:
     try:
         return load_config(config_path)
     except ConfigError as exc:
-        click.echo(f"pbx-bridge: config error: {exc}", err=True)
+        click.echo(prefixed("config error", exc), err=True)
         sys.exit(2)
 
 
@@ -71,9 +72,9 @@ def run(config_path: str) -> None:
     try:
         asyncio.run(daemon_main(cfg, secret))
     except RotaError as exc:
-        _fail(2, f"rota error: {exc}")
+        _fail(2, prefixed("rota error", exc).removeprefix("pbx-bridge: "))
     except ScreeningFileError as exc:
-        _fail(2, f"screening file error: {exc}")
+        _fail(2, prefixed("screening file error", exc).removeprefix("pbx-bridge: "))
     except SpoolError as exc:
         _fail(2, f"store.spool_dir: {exc}")
     except SettingsConflict as exc:
@@ -112,12 +113,12 @@ def config_check(config_path: str) -> None:
             rota = load_rota(str(cfg.voicemail.rota))
             oks.append(f"{cfg.voicemail.rota}: ok ({len(rota.companies)} companies, {rota.agent_count} agents)")
         except RotaError as exc:
-            problems.append(f"pbx-bridge: rota error: {exc}")
+            problems.append(prefixed("rota error", exc))
     if cfg.nuisance.file is not None:
         try:
             oks.append(f"{cfg.nuisance.file}: ok ({load_file(str(cfg.nuisance.file), cfg.tz).summary()})")
         except ScreeningFileError as exc:
-            problems.append(f"pbx-bridge: screening file error: {exc}")
+            problems.append(prefixed("screening file error", exc))
     for line in problems:
         click.echo(line, err=True)
     if problems:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
 from datetime import date, datetime
 
 import click
 
 from pbx_bridge.cli.base import _day, _load, cli, config_option
+from pbx_bridge.cli.output import FORMAT, emit, table
 
 FIELDS = ("id", "requested_at", "number", "caller_name", "queue", "position", "status", "attempts", "last_attempt_at",
           "agent", "result", "done_at", "pbx")
@@ -31,7 +29,7 @@ def callbacks() -> None:
               help="Only these statuses (repeat the option). Default: the open ones (pending, dialling); "
                    "with --date: all.")
 @click.option("--date", "day", default=None, help="Only requests made on this local day, YYYY-MM-DD.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@FORMAT
 @click.option("--pbx", default=None, help="Only this PBX host's requests.")
 def callbacks_list(config_path: str, statuses: tuple[str, ...], day: str | None, fmt: str, pbx: str | None) -> None:
     """The CALL BACK list, oldest request first. Times are local (config timezone)."""
@@ -53,21 +51,8 @@ def callbacks_list(config_path: str, statuses: tuple[str, ...], day: str | None,
     for row in rows:
         for key in ("requested_at", "last_attempt_at", "done_at"):
             row[key] = _local(row[key], cfg.tz)
-    if fmt == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
-    elif fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    elif not rows:
-        click.echo("no callback requests" + (f" on {when}" if when else " open"))
-    else:
-        shown = FIELDS[:-1]
-        cells = [[("-" if row[f] in (None, "") else str(row[f])) for f in shown] for row in rows]
-        widths = [max(len(f), *(len(c[i]) for c in cells)) for i, f in enumerate(shown)]
-        click.echo("  ".join(f.ljust(w) for f, w in zip(shown, widths)).rstrip())
-        for c in cells:
-            click.echo("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip())
+    emit(rows, FIELDS, fmt, "no callback requests" + (f" on {when}" if when else " open"),
+         as_table=lambda shown: table(shown, FIELDS[:-1]))
 
 
 @callbacks.command("cancel")

@@ -8,8 +8,6 @@ said to be stale (the daemon stopped, or cannot write it): exit 1, the figures s
 
 from __future__ import annotations
 
-import csv
-import json
 import sys
 import time
 from datetime import datetime, timezone
@@ -17,6 +15,7 @@ from datetime import datetime, timezone
 import click
 
 from pbx_bridge.cli.base import _day, _load, cli, config_option
+from pbx_bridge.cli.output import emit as _emit
 
 STATUS_FIELDS = ("queue", "step", "step_name", "of", "waiting", "longest_wait", "service_level", "calls_in_window",
                  "next_step", "next_thresholds", "calm_for_so_far", "calm_for", "reason", "updated")
@@ -39,23 +38,6 @@ def _thresholds(step: dict | None) -> str:
     if step.get("service_level_below") is not None:
         parts.append(f"SL<{step['service_level_below']:.0%}")
     return " or ".join(parts)
-
-
-def _emit(rows: list[dict], fields: tuple[str, ...], fmt: str, empty: str) -> None:
-    if fmt == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
-    elif fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    elif not rows:
-        click.echo(empty)
-    else:
-        cells = [[("-" if row[f] in (None, "") else str(row[f])) for f in fields] for row in rows]
-        widths = [max(len(f), *(len(c[i]) for c in cells)) for i, f in enumerate(fields)]
-        click.echo("  ".join(f.ljust(w) for f, w in zip(fields, widths)).rstrip())
-        for c in cells:
-            click.echo("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip())
 
 
 @escalation_group.command("status")

@@ -16,12 +16,11 @@ from datetime import date, datetime, time, timedelta
 import click
 
 from pbx_bridge.cli.base import _day, _load, cli, config_option
+from pbx_bridge.cli.output import FORMAT, emit, table
 
 FIELDS = ("incident_id", "nature", "place", "started_at", "ended_at", "duration_s", "calls_waiting", "calls_affected",
           "abandoned", "recorded_late", "agents_affected", "actions", "notes", "detail", "pbx")
 NATURE_NAMES = ("ami", "database", "mqtt", "no-agents", "all-paused", "long-wait", "service-level")
-FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-                      show_default=True)
 
 
 def _engine(cfg):
@@ -50,14 +49,6 @@ def _row(incident, tz, notes: int) -> dict:  # noqa: ANN001
     row["actions"] = len(incident.decoded("actions"))
     row["notes"] = notes
     return {f: row.get(f) for f in FIELDS}
-
-
-def _table(rows: list[dict], shown: tuple[str, ...]) -> None:
-    cells = [["-" if row[f] in (None, "") else str(row[f]) for f in shown] for row in rows]
-    widths = [max(len(f), *(len(c[i]) for c in cells)) for i, f in enumerate(shown)]
-    click.echo("  ".join(f.ljust(w) for f, w in zip(shown, widths)).rstrip())
-    for c in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip())
 
 
 def _who(by: str | None) -> str:
@@ -99,19 +90,15 @@ def incidents_list(config_path: str, first: date | None, last: date | None, open
     finally:
         engine.dispose()
     rows = [_row(i, cfg.tz, notes.get((i.pbx, i.incident_id), 0)) for i in found]
-    if fmt == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
-    elif fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    elif not rows:
-        click.echo(f"no incidents from {first} to {last}" + (" open" if open_only else ""))
-    else:
+
+    def as_table(rows: list[dict]) -> None:
         for row in rows:
             row["duration_s"] = _duration(row["duration_s"])
-        _table(rows, ("incident_id", "nature", "place", "started_at", "duration_s", "calls_affected", "abandoned",
-                      "recorded_late", "agents_affected", "actions", "notes"))
+        table(rows, ("incident_id", "nature", "place", "started_at", "duration_s", "calls_affected", "abandoned",
+                     "recorded_late", "agents_affected", "actions", "notes"))
+
+    emit(rows, FIELDS, fmt, f"no incidents from {first} to {last}" + (" open" if open_only else ""),
+         as_table=as_table)
 
 
 @incidents.command("show")

@@ -8,7 +8,6 @@ broken config or screening file). The daemon applies a change within `nuisance.r
 
 from __future__ import annotations
 
-import csv
 import getpass
 import json
 import os
@@ -18,6 +17,7 @@ from datetime import datetime, time, timedelta, timezone
 import click
 
 from pbx_bridge.cli.base import _day, _load, cli, config_option
+from pbx_bridge.cli.output import FORMAT, emit, prefixed
 
 
 @cli.group("nuisance")
@@ -42,7 +42,7 @@ def _file(cfg):
     try:
         return load_file(str(cfg.nuisance.file), cfg.tz)
     except ScreeningFileError as exc:
-        click.echo(f"pbx-bridge: screening file error: {exc}", err=True)
+        click.echo(prefixed("screening file error", exc), err=True)
         sys.exit(2)
 
 
@@ -74,10 +74,14 @@ def _who(by: str | None) -> str:
     return by or os.environ.get("SUDO_USER") or getpass.getuser()
 
 
+LIST_FIELDS = ("number", "state", "by", "since", "until", "warnings", "reason")
+
+
 @nuisance_group.command("list")
 @config_option
 @click.option("--all", "show_all", is_flag=True, help="Also numbers not screened now: warned, released, lifted.")
-def nuisance_list(config_path: str, show_all: bool) -> None:
+@FORMAT
+def nuisance_list(config_path: str, show_all: bool, fmt: str) -> None:
     """Screened numbers: why, since and until when, and their warnings within the window."""
     cfg = _load(config_path)
     now = datetime.now(timezone.utc)
@@ -88,17 +92,24 @@ def nuisance_list(config_path: str, show_all: bool) -> None:
         engine.dispose()
     shown = sorted((s for s in states.values() if show_all or s.screen is not None),
                    key=lambda s: (s.state != "screened", s.number))
-    if not shown:
-        click.echo("no number is screened" + ("" if show_all else " (--all: every number on record)"))
-        return
-    click.echo(f"{'number':<16} {'state':<12} {'by':<9} {'since':<16} {'until':<16} {'warnings':>8}  reason")
+    rows = []
     for s in shown:
         screen = s.screen or s.latest
         until = "permanent" if screen is not None and screen.until is None else _local(screen.until if screen else None,
                                                                                         cfg.tz)
         reason = screen.reason if screen else f"lifted {_local(s.lifted_at, cfg.tz)}" if s.lifted_at else ""
-        click.echo(f"{s.number:<16} {s.state:<12} {screen.source if screen else '-':<9} "
-                   f"{_local(screen.since if screen else None, cfg.tz):<16} {until:<16} {s.warnings:>8}  {reason}")
+        rows.append({"number": s.number, "state": s.state, "by": screen.source if screen else None,
+                     "since": _local(screen.since if screen else None, cfg.tz) if screen else None,
+                     "until": None if until == "-" else until, "warnings": s.warnings, "reason": reason})
+
+    def table(rows: list[dict]) -> None:
+        click.echo(f"{'number':<16} {'state':<12} {'by':<9} {'since':<16} {'until':<16} {'warnings':>8}  reason")
+        for r in rows:
+            click.echo(f"{r['number']:<16} {r['state']:<12} {r['by'] or '-':<9} {r['since'] or '-':<16} "
+                       f"{r['until'] or '-':<16} {r['warnings']:>8}  {r['reason']}")
+
+    emit(rows, LIST_FIELDS, fmt, "no number is screened" + ("" if show_all else " (--all: every number on record)"),
+         as_table=table)
 
 
 @nuisance_group.command("warnings")
@@ -108,7 +119,8 @@ def nuisance_list(config_path: str, show_all: bool) -> None:
               help="First local day, YYYY-MM-DD.")
 @click.option("--to", "last", default=None, callback=lambda c, p, v: _day(c, p, v) if v else None,
               help="Last local day (included), YYYY-MM-DD.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "jsonl"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "jsonl"]), default="table",
+              show_default=True, help="json: one array; jsonl: one object a line (as before).")
 def nuisance_warnings(config_path: str, number: str | None, first, last, fmt: str) -> None:
     """The evidence: every warning an agent gave (number, time, agent, call), oldest first."""
     from pbx_bridge.nuisance import store
@@ -132,13 +144,11 @@ def nuisance_warnings(config_path: str, number: str | None, first, last, fmt: st
         click.echo(f"{len(rows)} warning{'s' if len(rows) != 1 else ''}")
         return
     out = [{f: (r[f].isoformat().replace("+00:00", "Z") if f == "warned_at" else r[f]) for f in fields} for r in rows]
-    if fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(out)
-    else:
+    if fmt == "jsonl":
         for row in out:
             click.echo(json.dumps(row, ensure_ascii=False))
+    else:
+        emit(out, fields, fmt)
 
 
 def _until(cfg, now: datetime, for_: str | None, until: str | None, permanent: bool) -> datetime | None:
@@ -244,6 +254,6 @@ def nuisance_check(path: str) -> None:
     try:
         loaded = load_file(path, ZoneInfo("UTC"))  # the zone only places `until`, not checked here
     except ScreeningFileError as exc:
-        click.echo(f"pbx-bridge: screening file error: {exc}", err=True)
+        click.echo(prefixed("screening file error", exc), err=True)
         sys.exit(2)
     click.echo(f"ok: {loaded.summary()}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import getpass
 import json
 import os
@@ -12,10 +11,10 @@ from datetime import date, datetime, timedelta
 import click
 
 from pbx_bridge.cli.base import _day, _load, cli, config_option
+from pbx_bridge.cli.output import FORMAT
+from pbx_bridge.cli.output import emit as _emit
 
 LIST_FIELDS = ("at", "kind", "uniqueid", "agent", "company", "queue", "by", "listened_s", "score", "note", "pbx")
-FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-                      show_default=True)
 
 
 @cli.group("qa")
@@ -37,23 +36,6 @@ def _local(moment: datetime | None, tz) -> str:  # noqa: ANN001 - a ZoneInfo
 
 def _who() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser() or "cli"
-
-
-def _emit(rows: list[dict], fields: tuple[str, ...], fmt: str, empty: str) -> None:
-    if fmt == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
-    elif fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    elif not rows:
-        click.echo(empty)
-    else:
-        cells = [[("-" if row.get(f) in (None, "") else str(row[f])) for f in fields] for row in rows]
-        widths = [max(len(f), *(len(c[i]) for c in cells)) for i, f in enumerate(fields)]
-        click.echo("  ".join(f.ljust(w) for f, w in zip(fields, widths)).rstrip())
-        for c in cells:
-            click.echo("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip())
 
 
 @qa_group.command("list")

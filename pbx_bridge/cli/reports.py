@@ -8,6 +8,7 @@ from datetime import date, datetime
 import click
 
 from pbx_bridge.cli.base import _day, _load, cli, config_option
+from pbx_bridge.cli.output import emit, table
 
 @cli.group()
 def report() -> None:
@@ -23,8 +24,6 @@ def report() -> None:
 @click.option("--pbx", default=None, help="Only this PBX host's records.")
 def report_ring_twice(config_path: str, first: date, last: date, by: str, fmt: str, pbx: str | None) -> None:
     """Per agent: offers answered within two rings, rings per offer, misses, calls ended first."""
-    import csv
-    import json
 
     from pbx_bridge.reports import ring_twice
     from pbx_bridge.ring import two_rings_s
@@ -40,14 +39,9 @@ def report_ring_twice(config_path: str, first: date, last: date, by: str, fmt: s
         engine.dispose()
     if fmt == "table":
         click.echo(ring_twice.as_table(rows, two_rings_s(cfg.ring)))
-    elif fmt == "json":
-        click.echo(json.dumps([r.as_dict() for r in rows], ensure_ascii=False, indent=1))
     else:
         dicts = [r.as_dict() for r in rows]
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(dicts[0]) if dicts else ["period", "agent"],
-                                lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(dicts)
+        emit(dicts, list(dicts[0]) if dicts else ["period", "agent"], fmt)
 
 
 @cli.group("voicemail")
@@ -62,9 +56,6 @@ def voicemail_group() -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 def voicemail_report(config_path: str, first: date, last: date, fmt: str) -> None:
     """Per company per day: messages left, handled, time to first callback, listenings missed."""
-    import csv
-    import json
-
     from pbx_bridge.reports import voicemail
     from pbx_bridge.store.engine import sync_engine
     from pbx_bridge.rooms import upgrade
@@ -76,17 +67,7 @@ def voicemail_report(config_path: str, first: date, last: date, fmt: str) -> Non
         rows = voicemail.daily(engine, first, last, cfg.tz)
     finally:
         engine.dispose()
-    if fmt == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
-    elif fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=voicemail.FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    else:
-        widths = {f: max([len(f)] + [len(str(r[f])) for r in rows]) for f in voicemail.FIELDS}
-        click.echo("  ".join(f.ljust(widths[f]) for f in voicemail.FIELDS))
-        for row in rows:
-            click.echo("  ".join(str("-" if row[f] is None else row[f]).ljust(widths[f]) for f in voicemail.FIELDS))
+    emit(rows, voicemail.FIELDS, fmt, as_table=lambda shown: table(shown, voicemail.FIELDS))
 
 
 

@@ -16,6 +16,7 @@ from datetime import datetime, time, timedelta, timezone
 import click
 
 from pbx_bridge.cli.base import _day, _load, cli, config_option
+from pbx_bridge.cli.output import emit
 
 FIELDS = ("threat_id", "marked_at", "number", "caller_name", "endpoint", "agent", "queue", "company", "status",
           "lead", "lead_told_at", "manager", "manager_told_at", "why_manager", "acknowledged_at", "acknowledged_by",
@@ -46,14 +47,7 @@ def _who(by: str | None) -> str:
 
 
 def _emit(rows: list[dict], fmt: str, fields, table) -> None:  # noqa: ANN001 - the table printer
-    if fmt == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
-    elif fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    else:
-        table(rows)
+    emit(rows, fields, fmt, as_table=table)
 
 
 def _find(cfg, engine, threat_id: str, pbx: str | None) -> dict:

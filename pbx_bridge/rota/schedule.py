@@ -70,3 +70,26 @@ def next_listenings(rota: Rota, after: datetime, until: datetime) -> list[Listen
         out.extend(li for li in listenings(rota, day) if after < li.at <= until)
         day += timedelta(days=1)
     return out
+
+
+def shift_warnings(rota: Rota) -> list[str]:
+    """Shifts in which the agents on them never listen: none of the listening times of their
+    companies' rounds falls inside the shift, so `listenings` holds nothing on their duty days
+    (a shift 14:00-18:00 with listenings at 11:00, 13:00). Almost surely a slip in the file."""
+    users: dict[str, set[int]] = {}
+    for company in rota.companies:
+        round_no = rota.round_of(company.id)
+        for agent in company.agents:
+            name = agent.shift or company.shift
+            if name is not None:
+                users.setdefault(name, set()).add(round_no)
+    out = []
+    for name, rounds in sorted(users.items()):
+        shift = rota.shifts[name]
+        times = sorted({(datetime.min + rota.listenings.offset(r, i)).time()
+                        for r in rounds for i in range(1, rota.listenings.count + 1)})
+        if not any(shift.holds(t) for t in times):
+            listed = ", ".join(f"{t:%H:%M}" for t in times)
+            out.append(f"shifts.{name} ({shift}) holds no listening time: its agents' rounds listen at {listed}, "
+                       "so on their duty days nobody listens; move the shift or `listenings`")
+    return out

@@ -70,7 +70,7 @@ def assert_one_line(done: subprocess.CompletedProcess, starts: str) -> None:
 
 
 def test_run_with_a_broken_screening_file_exits_2_with_one_line(tmp_path):
-    (tmp_path / "screening.yaml").write_text("screen:\n  - number: \"1\"\n    reasn: x\n")
+    (tmp_path / "screening.yaml").write_text("screen:\n  - number: \"1\"\n    reasn: x\n    reason: x\n")
     config = write_config(tmp_path, nuisance={"file": str(tmp_path / "screening.yaml")})
     done = pbx_bridge("run", "-c", str(config))
     assert_one_line(done, f"pbx-bridge: screening file error: {tmp_path}/screening.yaml:3: screen[0].reasn: "

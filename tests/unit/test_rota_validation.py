@@ -40,7 +40,7 @@ def error_of(tmp_path, text):
     with pytest.raises(RotaError) as err:
         load_rota(path)
     message = str(err.value)
-    assert "\n" not in message
+    assert all(line.startswith(f"{path}:") for line in message.splitlines())  # every error, one line each
     return path, message
 
 
@@ -202,7 +202,10 @@ def test_pin_round_trip():
     assert verify_pin(HASH, "1234") and not verify_pin(HASH, "1235")
 
 
-def test_cli_check_ok_and_error(tmp_path):
+def test_cli_check_ok_and_error(tmp_path, monkeypatch):
+    from pbx_bridge.rota import calendar
+
+    monkeypatch.setattr(calendar, "published_through", lambda: 2100)  # no warning: exit 0 whatever today is
     result = CliRunner().invoke(cli, ["rota", "check", "rota.example.yaml"])
     assert result.exit_code == 0
     assert re.search(r"^ok: 24 companies, 80 agents, 6 rounds, calendar china \(covers 2004–\d{4}\)$",
