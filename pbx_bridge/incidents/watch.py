@@ -117,11 +117,11 @@ class Watcher:
             longest = 0.0 if oldest is None else now - oldest
             sl, finished = self.service_level(queue, now)
             sample = {"waiting": len(waiting), "longest_wait_s": round(longest), "service_level":
-                      None if sl is None else round(sl, 3), "agents": dict(Counter(a.state for a in members))}
+                      None if sl is None else round(sl, 3), "agents": dict(Counter(a.state_in(queue) for a in members))}
             staffed_now = in_shift(rota, queue, local, self.default_queues) if waiting else True
             checks = (
                 ("no-agents", bool(waiting) and not members and staffed_now, f"{len(waiting)} waiting, no member"),
-                ("all-paused", bool(waiting) and bool(members) and all(a.paused for a in members) and staffed_now,
+                ("all-paused", bool(waiting) and bool(members) and all(a.paused_in(queue) for a in members) and staffed_now,
                  f"{len(waiting)} waiting, {len(members)} members all paused"),
                 ("long-wait", longest >= self.cfg.long_wait_s,
                  f"a caller has waited {round(longest)} s (limit {self.cfg.long_wait_s:g} s)"),

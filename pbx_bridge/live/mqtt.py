@@ -82,6 +82,7 @@ class MqttPublisher:
             self.sessions += 1
             self.backoff.reset()
             log.info("mqtt_connected", host=self.cfg.host, port=self.cfg.port)
+            lost = asyncio.create_task(self._until_lost(client), name="mqtt-lost")
             try:
                 await self._publish(client, "status", {"state": "online", "since": _now()}, retain=True)
                 self.state.mark_all_dirty()
@@ -89,10 +90,25 @@ class MqttPublisher:
                     raise_if_cancelled()
                     self.state.tick()
                     await self._flush(client)
-                    await asyncio.sleep(self.cfg.publish_interval)
+                    done, _ = await asyncio.wait({lost}, timeout=self.cfg.publish_interval)
+                    if done:
+                        lost.result()  # the MqttError of the lost connection
             except asyncio.CancelledError:
                 await self._say_offline(client)
                 raise
+            finally:
+                lost.cancel()
+                await asyncio.wait({lost})
+                if not lost.cancelled():
+                    lost.exception()  # seen: the error raised is the session's own (a publish's, or this one)
+
+    @staticmethod
+    async def _until_lost(client: aiomqtt.Client) -> None:
+        """Raises MqttError as soon as the connection is lost. A quiet PBX publishes nothing for
+        minutes, and only a failed publish told of a broker gone: `connected` (and so the mqtt
+        incident) stayed true all the while, and the reconnect waited for the next change."""
+        async for _ in client.messages:  # nothing is subscribed: only the loss ends this
+            pass
 
     async def _say_offline(self, client: aiomqtt.Client) -> None:
         try:

@@ -44,14 +44,34 @@ class Agent:
     interface: str
     queues: set[str] = field(default_factory=set)
     status: str = "unknown"
-    paused: bool = False
-    pause_reason: str = ""
+    # queue -> pause reason. Asterisk pauses a member per queue: one flag per agent took the last
+    # event's (or QueueStatus line's) word, so her unpaused line in another queue unpaused her here.
+    pauses: dict[str, str] = field(default_factory=dict)
     since: float = field(default_factory=time.time)
     ring_twice_misses: int = 0
+
+    def paused_in(self, queue: str) -> bool:
+        return queue in self.pauses
+
+    def state_in(self, queue: str) -> str:
+        return "paused" if queue in self.pauses else self.status
+
+    @property
+    def paused(self) -> bool:
+        """Paused in every queue she belongs to: paused in one only, the others still ring her."""
+        return bool(self.queues) and all(q in self.pauses for q in self.queues)
+
+    @property
+    def pause_reason(self) -> str:
+        return ", ".join(sorted({r for r in self.pauses.values() if r})) if self.paused else ""
 
     @property
     def state(self) -> str:
         return "paused" if self.paused else self.status
+
+    def leave(self, queue: str) -> None:
+        self.queues.discard(queue)
+        self.pauses.pop(queue, None)
 
 
 class LiveState:
@@ -153,7 +173,8 @@ class LiveState:
         for agent in self.agents.values():
             stale = {q for q in agent.queues if (agent.interface, q) not in held}
             if stale:
-                agent.queues -= stale
+                for queue in stale:
+                    agent.leave(queue)
                 self.dirty_agents.add(agent.interface)
                 self.dirty_queues |= stale
 
@@ -186,7 +207,7 @@ class LiveState:
             "service_level_today": None if not today.finished else round(today.answered_in_sl / today.finished, 4),
             "service_level_s": self.sl,
             "abandon_rate_today": None if not today.finished else round(today.abandoned / today.finished, 4),
-            "agents": dict(Counter(a.state for a in members)),
+            "agents": dict(Counter(a.state_in(queue) for a in members)),
             "updated_at": self._iso(now),
         }
 
@@ -262,22 +283,24 @@ class LiveState:
         if agent is None:
             agent = self.agents[interface] = Agent(name=ev.get("MemberName") or ev.get("Name") or interface,
                                                    interface=interface)
-        agent.queues.add(ev.get("Queue") or "")
+        queue = ev.get("Queue") or ""
         before = agent.state
+        agent.queues.add(queue)
         if ev.get("Status"):
             agent.status = _STATUS.get(ev.get("Status"), "unknown")
-        if ev.get("Paused") is not None:
-            agent.paused = ev.get("Paused") == "1"
-            agent.pause_reason = (ev.get("PausedReason") or ev.get("Reason") or "") if agent.paused else ""
+        if ev.get("Paused") == "1":  # this queue's pause only (a QueueStatus line, an event: the same)
+            agent.pauses[queue] = ev.get("PausedReason") or ev.get("Reason") or ""
+        elif ev.get("Paused") is not None:
+            agent.pauses.pop(queue, None)
         if agent.state != before:
             agent.since = self._ts(ev)
         self.dirty_agents.add(interface)
-        self.dirty_queues.add(ev.get("Queue") or "")
+        self.dirty_queues.add(queue)
 
     def _member_removed(self, ev: Mapping) -> None:
         agent = self.agents.get(ev.get("Interface") or "")
         if agent is not None:
-            agent.queues.discard(ev.get("Queue") or "")
+            agent.leave(ev.get("Queue") or "")
             self.dirty_agents.add(agent.interface)
             self.dirty_queues.add(ev.get("Queue") or "")
 

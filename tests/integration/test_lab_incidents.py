@@ -163,10 +163,9 @@ def test_callers_waiting_with_every_agent_paused_open_an_incident_that_closes_wh
     all_paused_incident(lab, daemon)
 
 
-@pytest.mark.xfail(strict=True, reason="open: a daemon started while the agent is already paused in the queue "
-                                       "learns the members from QueueStatus alone, and no all-paused incident "
-                                       "opens (found 01:50, not yet explained; see docs/incidents.md)")
 def test_an_agent_already_paused_when_the_daemon_starts_makes_the_queue_all_paused(lab, tmp_path):
+    """She is also a static, unpaused member of lab-ring1 and lab-ring2: her pause is lab-team's alone
+    (one pause flag per agent took her lab-ring lines' word, and lab-team looked staffed)."""
     not_a_member(lab)
     daemon = seeded_daemon(tmp_path, pause_reason="training").start()
     assert wait_member(lab, lambda m: m is not None and m.get("PausedReason") == "training") is not None

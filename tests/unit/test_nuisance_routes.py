@@ -103,8 +103,13 @@ async def test_the_second_warning_ends_the_call_with_the_notice_and_screens_the_
 
 
 async def test_star7_outside_a_queued_call_records_nothing(desk):
-    commands = await agi(desk, "nuisance_warn", channel=AGENT, replies={})
+    with capture_logs() as logs:
+        commands = await agi(desk, "nuisance_warn", channel=AGENT, replies={})
     assert 'STREAM FILE beeperr ""' in commands and desk.records == []
+    # said once, in the log, with the phone that pressed it; nothing else done to any call
+    assert not any("ChannelRedirect" in c or c.startswith("SET VARIABLE") for c in commands)
+    [said] = [e for e in logs if e["event"] == "nuisance_warn_outside_queued_call"]
+    assert said["log_level"] == "warning" and said["agent_channel"] == AGENT
 
 
 async def test_a_screened_number_is_turned_away_and_the_call_is_recorded(desk, sqlite_url):
