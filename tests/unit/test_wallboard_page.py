@@ -92,12 +92,14 @@ class FakeDaemon:
     def close(self) -> None:
         if not self.publishing.done():
             self.stop_publisher()
-        self.tasks[0].cancel()
-        try:
-            self.tasks[0].result(5)
-        except BaseException:  # noqa: BLE001 - cancelled, as meant
-            pass
-        self.call(lambda: None)  # let the cancellation finish on the loop
+        async def cancel_the_rest() -> None:
+            """Cancelling the thread-side future only asks the loop's task to stop: wait until it has."""
+            rest = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in rest:
+                task.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(cancel_the_rest(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()
