@@ -22,4 +22,5 @@ ROOMS = (
     "qa",  # call monitoring: after rota (the PIN gate)
     "reports",  # the scheduler
     "reconcile",  # queue_log
+    "web",  # the reports in a browser (a layer above the reports room, setup.cfg)
 )
