@@ -56,8 +56,10 @@ def csp_for(page: str) -> str:
 
 
 def headers(page: str = "", *, cache: bool = False) -> dict[str, str]:
-    """Every page's headers: its CSP, no framing, no referrer, and no copy kept by a browser or proxy."""
-    return {"Content-Security-Policy": csp_for(page), "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+    """Every page's headers: its CSP, no framing, no copy kept by a browser or proxy, and no referrer
+    to another site. (`same-origin`, not `no-referrer`: under `no-referrer` Chromium sends the login
+    form's `Origin` as `null`, and the same-origin check of the POST could not pass.)"""
+    return {"Content-Security-Policy": csp_for(page), "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
             "Cache-Control": "private, max-age=300" if cache else "no-store", "Cross-Origin-Opener-Policy": "same-origin",
             "X-Content-Type-Options": "nosniff"}
 

@@ -189,7 +189,7 @@ async def test_logged_in_pages_carry_strict_headers_and_a_logout_ends_the_copied
         csp = headers["Content-Security-Policy"]
         assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp and "script-src" not in csp
         assert headers["X-Frame-Options"] == "DENY" and headers["Cache-Control"] == "no-store"
-        assert headers["Referrer-Policy"] == "no-referrer"
+        assert headers["Referrer-Policy"] == "same-origin"  # "no-referrer" would make the form's Origin "null"
     status, _, body = await request(served.port, get("/reports/monthly?month=2026-11", cookie))
     assert b'type="month"' in body and b'value="2026-11"' in body and b"<svg" in body
     assert (await request(served.port, get("/reports/monthly?month=13-2026", cookie)))[0] == 400
