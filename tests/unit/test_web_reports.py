@@ -235,3 +235,29 @@ def test_the_pages_need_the_wallboard_listener_and_a_long_enough_secret(site, tm
     core = SimpleNamespace(cfg=cfg, add_page=Pages().add)
     with pytest.raises(WebSetupError, match="at least 32"):
         wiring.wire(core, env={"PBX_BRIDGE_WEB_SECRET": "short"})
+
+
+async def test_password_checks_run_off_the_loop_capped_and_a_flood_beyond_the_queue_is_busy():
+    import threading
+
+    from pbx_bridge.pins import PinLockout
+    from pbx_bridge.web.login import LoginGate, Outcome
+
+    release = threading.Event()
+    started_checks = []
+
+    def slow_verify(password_hash, password):  # noqa: ANN001 - stands for argon2, holding its thread
+        started_checks.append(password)
+        release.wait(10)
+        return password == "right"
+
+    gate = LoginGate(PinLockout(100, 60, 60), concurrent=2, waiting=2, verify=slow_verify)
+    checks = [asyncio.create_task(gate.check(f"10.0.0.{i}", "ann", "$argon2id$x", "right")) for i in range(4)]
+    async with asyncio.timeout(5):
+        while len(started_checks) < 2:  # the loop runs meanwhile: the checks are in threads
+            await asyncio.sleep(0.01)
+    assert await gate.check("10.0.0.9", "ann", "$argon2id$x", "right") is Outcome.BUSY
+    assert len(started_checks) == 2  # two at once, two waiting for a slot
+    release.set()
+    assert await asyncio.gather(*checks) == [Outcome.OK] * 4
+    assert gate.health()["logins_refused_busy"] == 1
