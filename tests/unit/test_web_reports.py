@@ -261,3 +261,23 @@ async def test_password_checks_run_off_the_loop_capped_and_a_flood_beyond_the_qu
     release.set()
     assert await asyncio.gather(*checks) == [Outcome.OK] * 4
     assert gate.health()["logins_refused_busy"] == 1
+
+
+async def test_behind_tls_the_cookie_is_secure_and_the_login_limit_counts_the_proxys_client(site):
+    web = site.web
+    from pbx_bridge.pins import PinLockout
+
+    web.web = web.web.model_copy(update={"secure_cookie": True, "behind_proxy": True})
+    web.cookie = "__Host-pbxb_session"
+    web.gate.lockout = PinLockout(1, 600, 600)
+    srv, task = await started(pages=site.pages)
+    try:
+        status, headers = await login(srv.port, LEAD)
+        assert status == 303
+        assert headers["Set-Cookie"].startswith("__Host-pbxb_session=") and "; Secure" in headers["Set-Cookie"]
+        raw = post("/reports/login", {"user": VIEWER[0], "password": "wrong"}).replace(
+            b"Host: 127.0.0.1\r\n", b"Host: 127.0.0.1\r\nX-Real-IP: 203.0.113.7\r\n")
+        assert (await request(srv.port, raw))[0] == 429  # one wrong password locks, at the client's address
+        assert web.gate.lockout.locked("peer:203.0.113.7") and not web.gate.lockout.locked("peer:127.0.0.1")
+    finally:
+        await stopped(task)
