@@ -70,10 +70,12 @@ class LoginGate:
             self.lockout.succeeded(*keys)
             return Outcome.OK
         self.failed += 1
+        # an unknown name is not logged: it may be a password typed into the wrong field
+        shown = user[:64] if password_hash is not None else "(unknown)"
         if self.lockout.failed(*keys):
-            log.warning("web_login_locked", peer=peer, user=user[:64])
+            log.warning("web_login_locked", peer=peer, user=shown)
             return Outcome.LOCKED
-        log.info("web_login_failed", peer=peer, user=user[:64])
+        log.info("web_login_failed", peer=peer, user=shown)
         return Outcome.WRONG
 
     async def _off_loop(self, password_hash: str | None, password: str) -> bool | None:
