@@ -23,4 +23,5 @@ ROOMS = (
     "reports",  # the scheduler
     "reconcile",  # queue_log
     "metrics",  # Prometheus: reads every room's health at scrape time
+    "web",  # the reports in a browser (a layer above the reports room, setup.cfg)
 )

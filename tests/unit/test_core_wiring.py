@@ -24,6 +24,7 @@ from pbx_bridge.rota.values import hash_pin
 from tests.conftest import make_call
 from tests.support.agi_peer import AGI_SECRET
 from tests.support.fake_ami import FakeAmi, ami_config, until
+from tests.support.web import users_file
 from tests.unit.test_pin_menus import rota_yaml
 
 JOIN = b"Event: QueueCallerJoin\r\nUniqueid: 1.1\r\nQueue: q\r\n\r\n"
@@ -134,6 +135,7 @@ async def daemon(tmp_path):
             "manager": {"name": "经理", "endpoint": "13900000402"}}}},
         "qa": {"enabled": True, "supervisors": [{"name": "S", "endpoint": "PJSIP/super601", "employee_no": "0601",
                                                  "pin_hash": hash_pin("246810"), "companies": ["*"]}]},
+        "web": {"enabled": True, "users_file": str(users_file(tmp_path / "web-users.yaml"))},
     }, allow_unicode=True))
     upgrade(url)
     built = Daemon(load_config(str(config), env={}), "s3cret")
@@ -145,14 +147,14 @@ async def test_every_room_wires_its_tasks_routes_and_health_through_the_core(dae
     assert set(daemon.core.tasks) == {
         "ami", "store-writer", "fastagi", "call-sweeper", "watchdog", "mqtt", "wallboard", "queue-log", "callbacks",
         "voicemail-duty", "rota-watch", "nuisance", "reports", "ring-twice", "threats",
-        "incidents"}
+        "incidents", "web-users"}
     assert set(daemon.agi.routes) == {"ring_twice", "voicemail", "voicemail_login", "screen", "nuisance_warn",
                                       "callback_request", "agent_login", "agent_logout", "agent_pause",
                                       "agent_resume", "threat_mark", "threat_notice", "qa_spy", "qa_score",
                                       "escalation_priority"}
     assert set(daemon.health()) == {"ami", "tracker", "store", "agi", "ring_twice", "agents", "pins", "mqtt",
                                     "reports", "wallboard", "queue_log", "nuisance", "callbacks", "jobs", "threats",
-                                    "qa", "incidents"}
+                                    "qa", "incidents", "web"}
     assert set(daemon.core.handles) == set(ROOMS)
 
 
