@@ -17,6 +17,8 @@ import structlog
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
+from pbx_bridge.ami.event import AmiEvent, parse_event
+
 log = structlog.get_logger(__name__)
 
 FRAME_END = b"\r\n\r\n"
@@ -58,31 +60,40 @@ class FrameSplitter:
         self.oversized = 0
 
     def feed(self, data: bytes) -> list[bytes]:
+        """The wanted frames completed by `data`, blank ones left out."""
+        return [frame for frame in self.split(data) if frame.strip() and self._wanted(frame)]
+
+    def split(self, data: bytes) -> list[bytes]:
+        """Every frame completed by `data`, unfiltered; an oversized one is counted and left out.
+
+        Only the bytes that arrived (and the 3 before them) are searched for a frame end, and the
+        buffer is cut in one `bytes.split`: a frame that takes many reads costs no more than one.
+        """
         buf = self.buffer
+        searched = max(0, len(buf) - _KEEP)  # no frame end before here: searched at the last read
         buf += data
-        if not self.banner_seen and not self._banner():
-            return []
-        frames: list[bytes] = []
-        start = 0
+        if not self.banner_seen:
+            if not self._banner():
+                return []
+            searched = 0
         if self.skipping:
             end = buf.find(FRAME_END)
             if end < 0:
                 del buf[: max(0, len(buf) - _KEEP)]
-                return frames
+                return []
             self.skipping = False
-            start = end + len(FRAME_END)
-        while True:
-            end = buf.find(FRAME_END, start)
-            if end < 0:
-                break
-            if end - start > self.max_frame:
-                self.oversized += 1
-            else:
-                frame = bytes(buf[start:end])
-                if frame.strip() and self._wanted(frame):
-                    frames.append(frame)
-            start = end + len(FRAME_END)
-        del buf[:start]
+            del buf[: end + len(FRAME_END)]
+            searched = 0
+        if buf.find(FRAME_END, searched) < 0:
+            frames = []
+        else:
+            frames = bytes(buf).split(FRAME_END)
+            rest = frames.pop()
+            del buf[: len(buf) - len(rest)]
+            if max(map(len, frames)) > self.max_frame:
+                limit = self.max_frame
+                self.oversized += sum(1 for frame in frames if len(frame) > limit)
+                frames = [frame for frame in frames if len(frame) <= limit]
         if len(buf) > self.max_frame + _KEEP:
             # No frame end in sight, and the frame is already too long: drop it up to its end.
             self.oversized += 1
@@ -149,18 +160,51 @@ class StreamingAMIProtocol(AMIProtocol):
     def data_received(self, data: bytes) -> None:
         if self.tap is not None:
             self.tap.write(data)
-        frames = self.splitter.feed(data)
-        if self.version is None and self.splitter.version:
-            self.version = self.splitter.version
+        splitter = self.splitter
+        frames = splitter.split(data)
+        if self.version is None and splitter.version:
+            self.version = splitter.version
+        wanted = splitter.wanted
         for frame in frames:
-            try:
-                message = parse_frame(frame)
-            except Exception:  # noqa: BLE001 - a bad frame must never stop the stream
-                message = None
-            if message is None:
-                self.malformed += 1
-                continue
-            self.handle_message(message)
+            if frame.startswith(b"Event: "):
+                # The common case, decided on the name alone: a subscribed event goes to the
+                # handlers as a plain dict; any other is dropped unless it answers an action.
+                eol = frame.find(b"\r\n", 7)
+                name = (frame[7:] if eol < 0 else frame[7:eol]).lower()
+                if name == name.strip():  # else: the general path below
+                    if wanted is None or name in wanted:
+                        if name != b"shutdown":  # closes the connection: panoramisk's path
+                            event = parse_event(frame)
+                            if event is not None:
+                                self._dispatch(event)
+                                continue
+                        self._parse_and_handle(frame)
+                        continue
+                    if b"\r\nactionid:" not in frame.lower():
+                        splitter.skipped += 1
+                        continue
+                    self._parse_and_handle(frame)  # a list answering one of our actions
+                    continue
+            if frame.strip() and splitter._wanted(frame):
+                self._parse_and_handle(frame)
+
+    def _parse_and_handle(self, frame: bytes) -> None:
+        """panoramisk's path, for responses, frames that answer an action, and anything unusual."""
+        try:
+            message = parse_frame(frame)
+        except Exception:  # noqa: BLE001 - a bad frame must never stop the stream
+            message = None
+        if message is None:
+            self.malformed += 1
+            return
+        self.handle_message(message)
+
+    def _dispatch(self, event: AmiEvent) -> None:
+        """What panoramisk's handle_message does with an event no action waits for."""
+        try:
+            self.factory.dispatch(event)
+        except Exception:  # noqa: BLE001 - our handlers' bugs must not drop the connection
+            log.exception("ami_message_handler_failed", ami_event=event.get("Event"), uniqueid=event.get("Uniqueid"))
 
     def send(self, data, as_list=False):  # noqa: ANN001 - panoramisk's signature
         future = super().send(data, as_list=as_list)
