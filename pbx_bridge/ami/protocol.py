@@ -11,13 +11,13 @@ stays panoramisk's.
 from __future__ import annotations
 
 import asyncio
-from typing import Iterable, Protocol
+from typing import Iterable, Mapping, Protocol
 
 import structlog
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
-from pbx_bridge.ami.event import AmiEvent, parse_event
+from pbx_bridge.ami.event import parse_frame, read_event
 
 log = structlog.get_logger(__name__)
 
@@ -26,8 +26,6 @@ BANNER = b"Asterisk Call Manager/"
 MAX_FRAME = 256 * 1024  # a frame larger than this is garbage; Asterisk's largest are a few KB
 MAX_BANNER = 1024  # the banner line, CRLF included, is within this many bytes (Asterisk's: about 30)
 _KEEP = len(FRAME_END) - 1  # while skipping: the bytes that may be the start of a frame end
-# Headers panoramisk routes by and reads as strings; a frame that has one twice is malformed.
-_SINGLE = ("event", "response", "actionid", "commandid", "message", "eventlist", "subevent")
 
 
 class Factory(Protocol):
@@ -133,14 +131,6 @@ class FrameSplitter:
         return False
 
 
-def parse_frame(frame: bytes) -> Message | None:
-    text = frame.decode("utf-8", "replace").replace("\r\n\r\n", "\r\n").strip()
-    message = Message.from_line(text)
-    if message is not None and any(isinstance(message.get(key), list) for key in _SINGLE):
-        return None
-    return message
-
-
 class StreamingAMIProtocol(AMIProtocol):
     """AMIProtocol with whole-frame UTF-8 decoding, early event filtering and a guarded dispatch."""
 
@@ -174,7 +164,7 @@ class StreamingAMIProtocol(AMIProtocol):
                 if name == name.strip():  # else: the general path below
                     if wanted is None or name in wanted:
                         if name != b"shutdown":  # closes the connection: panoramisk's path
-                            event = parse_event(frame)
+                            event = read_event(frame)
                             if event is not None:
                                 self._dispatch(event)
                                 continue
@@ -199,7 +189,7 @@ class StreamingAMIProtocol(AMIProtocol):
             return
         self.handle_message(message)
 
-    def _dispatch(self, event: AmiEvent) -> None:
+    def _dispatch(self, event: Mapping) -> None:
         """What panoramisk's handle_message does with an event no action waits for."""
         try:
             self.factory.dispatch(event)

@@ -13,8 +13,8 @@ from hypothesis import given, strategies as st
 from panoramisk.actions import Action
 from panoramisk.message import Message
 
-from pbx_bridge.ami.event import AmiEvent, parse_event
-from pbx_bridge.ami.protocol import FRAME_END, StreamingAMIProtocol, parse_frame
+from pbx_bridge.ami.event import AmiEvent, LazyEvent, parse_event, parse_frame
+from pbx_bridge.ami.protocol import FRAME_END, StreamingAMIProtocol
 from pbx_bridge.ami.transcript import _Sink
 from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
 from pbx_bridge.ring import RingConfig
@@ -53,13 +53,17 @@ def connect(cls, factory, wanted):
     return protocol
 
 
-PROBES = ("Event", "event", "EVENT", "Uniqueid", "uniqueid", "UniqueID", "Result", "result", "ActionID", "Nope")
+PROBES = ("Event", "event", "EVENT", "Uniqueid", "uniqueid", "UniqueID", "Result", "result", "ActionID", "Nope",
+          "Variable", "Value", "Key", "content", "Content", "Message", "Timestamp", "", ": ", "a: b", "张三丰",
+          "Key:", " Key")
 
 
 def seen(message) -> tuple:
-    """What a handler can tell of a message: its items in order and how any spelling reads."""
-    return (list(message.items()), [message.get(key) for key in PROBES], [key in message for key in PROBES],
-            message.id, message.action_id, bool(message.success), message.uniqueid)
+    """What a handler can tell of a message: how any spelling reads (asked first, as handlers do,
+    before anything reads the whole mapping), then its items in order."""
+    reads = ([message.get(key) for key in PROBES], [key in message for key in PROBES], message.uniqueid,
+             message.id, message.action_id, bool(message.success), message.content)
+    return reads, list(message.items()), len(message)
 
 
 def run_both(stream: bytes, cuts, wanted, actions: bool = False):
@@ -92,6 +96,9 @@ ODD = [
     b"Value: a: b\r\n", b"Variable: QUEUESTATUS\r\n", b"no colon\r\n", b"Key:\r\n", b"Key: \r\n", b"\xe5\xbc",
     b"Response: Success\r\nActionID: p1\r\n", b"Response: Success\r\nActionID: q1\r\nEventList: start\r\n",
     b"Event: QueueStatusComplete\r\nActionID: q1\r\nEventList: Complete\r\n",
+    b"Variable: X\r\n", b"variable: Y\r\n", b"Value:\r\n", b"Value: \r\n", b"Content: c\r\n", b"Message: n\r\n",
+    b"Key: 1\r\n", b"key: 2", b"Key:: 3\r\n", b": e\r\n", b"a: b: c\r\n", b" Key: 4\r\n", b"Response: r\r\n",
+    b"Event: Hangup\r\nUniqueid: 9\r\nTimestamp: 1.5\r\n", b"\r\n", b"\x85", b"\xc2\x85", b"\xc2\xa0",
 ]
 ODD_STREAMS = st.lists(st.lists(st.sampled_from(ODD + PIECES), min_size=1, max_size=6).map(b"".join),
                        max_size=8).map(lambda frames: FRAME_END.join(frames) + FRAME_END)
@@ -138,7 +145,7 @@ def test_a_subscribed_event_reaches_its_handlers_without_a_panoramisk_message(mo
     protocol.data_received((TRANSCRIPTS / "abandoned.unfiltered.ami").read_bytes())
     answering = [event for event in factory.events if "ActionID" in event]  # an Originate's answer, here
     assert len(built) == len(answering) == 1
-    assert all(type(event) is AmiEvent for event in factory.events if event not in answering)
+    assert all(type(event) in (AmiEvent, LazyEvent) for event in factory.events if event not in answering)
     assert len(factory.events) > 50
 
 
@@ -169,3 +176,16 @@ def test_an_event_reads_like_panoramisks_message_under_any_spelling():
         event["Missing"]
     assert parse_event(b"Event: Hangup\r\nUniqueid: 1\r\nUniqueID: 2") is None  # panoramisk keeps the last
     assert parse_event(b"Event: Hangup\r\nResult: %41") is None  # panoramisk unquotes it
+
+
+def test_the_tracker_drops_a_varset_of_a_channel_it_does_not_follow_without_splitting_its_headers():
+    """Most frames an unfiltered stream keeps are such VarSets: the tracker reads Event and Uniqueid."""
+    kept = []
+    tracker = CallTracker("pbx1", CN, [].append)
+    protocol = connect(StreamingAMIProtocol, _Sink(lambda event: (kept.append(event), tracker.handle(event))),
+                       WANTED_EVENTS)
+    protocol.data_received(b"Event: VarSet\r\nPrivilege: dialplan,all\r\nChannel: PJSIP/x-1\r\n"
+                           b"Uniqueid: 1795460002.999\r\nVariable: HOLD\r\nValue: 3\r\n\r\n")
+    assert len(kept) == 1 and isinstance(kept[0], LazyEvent) and kept[0]._full is None
+    assert kept[0]["Variable"] == "HOLD" and kept[0]._full is None
+    assert dict(kept[0]) == dict(parse_frame(kept[0]._frame).items())
