@@ -2,10 +2,12 @@
 
 panoramisk 1.4 decodes every TCP read on its own with errors='ignore': a caller name in Chinese
 split across two reads loses its characters (张三 arrives as 三). We split frames on bytes first
-and decode only whole frames, which can never cut a UTF-8 sequence. It also builds a dict for every
-event; a busy PBX sends mostly events we do not use, so we look at the event name in the raw bytes
-and drop unwanted frames before any parsing. Everything else (Message, Action, response routing)
-stays panoramisk's.
+and decode only whole frames, which can never cut a UTF-8 sequence. It also builds a
+case-insensitive dict for every event; a busy PBX sends mostly events we do not use, so we look at
+the event name in the raw bytes and drop unwanted frames before any parsing, and a subscribed event
+that no action waits for reaches the handlers as a plain mapping read from its text (event.py).
+Responses, frames carrying an ActionID, and anything unusual take panoramisk's own path (Message,
+Action, response routing), unchanged.
 """
 
 from __future__ import annotations
