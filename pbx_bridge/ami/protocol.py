@@ -2,20 +2,24 @@
 
 panoramisk 1.4 decodes every TCP read on its own with errors='ignore': a caller name in Chinese
 split across two reads loses its characters (张三 arrives as 三). We split frames on bytes first
-and decode only whole frames, which can never cut a UTF-8 sequence. It also builds a dict for every
-event; a busy PBX sends mostly events we do not use, so we look at the event name in the raw bytes
-and drop unwanted frames before any parsing. Everything else (Message, Action, response routing)
-stays panoramisk's.
+and decode only whole frames, which can never cut a UTF-8 sequence. It also builds a
+case-insensitive dict for every event; a busy PBX sends mostly events we do not use, so we look at
+the event name in the raw bytes and drop unwanted frames before any parsing, and a subscribed event
+that no action waits for reaches the handlers as a plain mapping read from its text (event.py).
+Responses, frames carrying an ActionID, and anything unusual take panoramisk's own path (Message,
+Action, response routing), unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Iterable, Protocol
+from typing import Iterable, Mapping, Protocol
 
 import structlog
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
+
+from pbx_bridge.ami.event import parse_frame, read_event
 
 log = structlog.get_logger(__name__)
 
@@ -24,8 +28,6 @@ BANNER = b"Asterisk Call Manager/"
 MAX_FRAME = 256 * 1024  # a frame larger than this is garbage; Asterisk's largest are a few KB
 MAX_BANNER = 1024  # the banner line, CRLF included, is within this many bytes (Asterisk's: about 30)
 _KEEP = len(FRAME_END) - 1  # while skipping: the bytes that may be the start of a frame end
-# Headers panoramisk routes by and reads as strings; a frame that has one twice is malformed.
-_SINGLE = ("event", "response", "actionid", "commandid", "message", "eventlist", "subevent")
 
 
 class Factory(Protocol):
@@ -58,31 +60,40 @@ class FrameSplitter:
         self.oversized = 0
 
     def feed(self, data: bytes) -> list[bytes]:
+        """The wanted frames completed by `data`, blank ones left out."""
+        return [frame for frame in self.split(data) if frame.strip() and self._wanted(frame)]
+
+    def split(self, data: bytes) -> list[bytes]:
+        """Every frame completed by `data`, unfiltered; an oversized one is counted and left out.
+
+        Only the bytes that arrived (and the 3 before them) are searched for a frame end, and the
+        buffer is cut in one `bytes.split`: a frame that takes many reads costs no more than one.
+        """
         buf = self.buffer
+        searched = max(0, len(buf) - _KEEP)  # no frame end before here: searched at the last read
         buf += data
-        if not self.banner_seen and not self._banner():
-            return []
-        frames: list[bytes] = []
-        start = 0
+        if not self.banner_seen:
+            if not self._banner():
+                return []
+            searched = 0
         if self.skipping:
             end = buf.find(FRAME_END)
             if end < 0:
                 del buf[: max(0, len(buf) - _KEEP)]
-                return frames
+                return []
             self.skipping = False
-            start = end + len(FRAME_END)
-        while True:
-            end = buf.find(FRAME_END, start)
-            if end < 0:
-                break
-            if end - start > self.max_frame:
-                self.oversized += 1
-            else:
-                frame = bytes(buf[start:end])
-                if frame.strip() and self._wanted(frame):
-                    frames.append(frame)
-            start = end + len(FRAME_END)
-        del buf[:start]
+            del buf[: end + len(FRAME_END)]
+            searched = 0
+        if buf.find(FRAME_END, searched) < 0:
+            frames = []
+        else:
+            frames = bytes(buf).split(FRAME_END)
+            rest = frames.pop()
+            del buf[: len(buf) - len(rest)]
+            if max(map(len, frames)) > self.max_frame:
+                limit = self.max_frame
+                self.oversized += sum(1 for frame in frames if len(frame) > limit)
+                frames = [frame for frame in frames if len(frame) <= limit]
         if len(buf) > self.max_frame + _KEEP:
             # No frame end in sight, and the frame is already too long: drop it up to its end.
             self.oversized += 1
@@ -122,14 +133,6 @@ class FrameSplitter:
         return False
 
 
-def parse_frame(frame: bytes) -> Message | None:
-    text = frame.decode("utf-8", "replace").replace("\r\n\r\n", "\r\n").strip()
-    message = Message.from_line(text)
-    if message is not None and any(isinstance(message.get(key), list) for key in _SINGLE):
-        return None
-    return message
-
-
 class StreamingAMIProtocol(AMIProtocol):
     """AMIProtocol with whole-frame UTF-8 decoding, early event filtering and a guarded dispatch."""
 
@@ -149,18 +152,51 @@ class StreamingAMIProtocol(AMIProtocol):
     def data_received(self, data: bytes) -> None:
         if self.tap is not None:
             self.tap.write(data)
-        frames = self.splitter.feed(data)
-        if self.version is None and self.splitter.version:
-            self.version = self.splitter.version
+        splitter = self.splitter
+        frames = splitter.split(data)
+        if self.version is None and splitter.version:
+            self.version = splitter.version
+        wanted = splitter.wanted
         for frame in frames:
-            try:
-                message = parse_frame(frame)
-            except Exception:  # noqa: BLE001 - a bad frame must never stop the stream
-                message = None
-            if message is None:
-                self.malformed += 1
-                continue
-            self.handle_message(message)
+            if frame.startswith(b"Event: "):
+                # The common case, decided on the name alone: a subscribed event goes to the
+                # handlers as a plain dict; any other is dropped unless it answers an action.
+                eol = frame.find(b"\r\n", 7)
+                name = (frame[7:] if eol < 0 else frame[7:eol]).lower()
+                if name == name.strip():  # else: the general path below
+                    if wanted is None or name in wanted:
+                        if name != b"shutdown":  # closes the connection: panoramisk's path
+                            event = read_event(frame)
+                            if event is not None:
+                                self._dispatch(event)
+                                continue
+                        self._parse_and_handle(frame)
+                        continue
+                    if b"\r\nactionid:" not in frame.lower():
+                        splitter.skipped += 1
+                        continue
+                    self._parse_and_handle(frame)  # a list answering one of our actions
+                    continue
+            if frame.strip() and splitter._wanted(frame):
+                self._parse_and_handle(frame)
+
+    def _parse_and_handle(self, frame: bytes) -> None:
+        """panoramisk's path, for responses, frames that answer an action, and anything unusual."""
+        try:
+            message = parse_frame(frame)
+        except Exception:  # noqa: BLE001 - a bad frame must never stop the stream
+            message = None
+        if message is None:
+            self.malformed += 1
+            return
+        self.handle_message(message)
+
+    def _dispatch(self, event: Mapping) -> None:
+        """What panoramisk's handle_message does with an event no action waits for."""
+        try:
+            self.factory.dispatch(event)
+        except Exception:  # noqa: BLE001 - our handlers' bugs must not drop the connection
+            log.exception("ami_message_handler_failed", ami_event=event.get("Event"), uniqueid=event.get("Uniqueid"))
 
     def send(self, data, as_list=False):  # noqa: ANN001 - panoramisk's signature
         future = super().send(data, as_list=as_list)

@@ -121,13 +121,15 @@ class CallTracker:
             return  # not a queued call we know (an agent's leg, or joined before we connected)
         ts = self._timestamp(event)
         self.event_ts = ts
+        # bind/reset rather than bound_contextvars(): that one copies the whole log context per event
+        tokens = structlog.contextvars.bind_contextvars(uniqueid=uniqueid)
         try:
-            with structlog.contextvars.bound_contextvars(uniqueid=uniqueid):
-                call = self.active.get(uniqueid)
-                if call is not None and call.pending_rna and name not in _LEAVING:
-                    self._settle_rna(call, ts)
-                handler(event, uniqueid, ts)
+            call = self.active.get(uniqueid)
+            if call is not None and call.pending_rna and name not in _LEAVING:
+                self._settle_rna(call, ts)
+            handler(event, uniqueid, ts)
         finally:
+            structlog.contextvars.reset_contextvars(**tokens)
             self.event_ts = None
         call = self.active.get(uniqueid)
         if call is not None:
