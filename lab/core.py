@@ -119,7 +119,7 @@ class Lab:
     def _forget_queue_members(self):
         """The shipped queues file keeps dynamic members across restarts (persistentmembers = yes),
         so an agent an earlier session left logged in (a test stopped half-way, another helper's run)
-        would be back in this Asterisk's queues. Every start begins from the lab's queues.conf."""
+        would be back in this Asterisk's queues. Every start begins from the lab's queue files."""
         db = self.root / "var/lib/asterisk/astdb.sqlite3"
         if db.exists():
             with contextlib.closing(sqlite3.connect(db)) as conn, conn:
