@@ -325,6 +325,7 @@ def check(lab: Lab, daemon: DaemonProcess, result: dict) -> dict:
                   "queue_log_outcomes": dict(Counter(c.outcome for c in oracle.values())),
                   "entered_per_s": recorded_per_s},
         "latency": {"source": "daemon histogram: AMI event Timestamp -> batch commit", **stopped.get("latency", {}),
+                    "in_writer": stopped.get("latency_in_writer"),
                     "unmeasured": len(stored) - (stopped.get("latency") or {}).get("count", 0),
                     "windows": windows},
         "daemon": {"rss_mib": {"start": rss[0] if rss else None, "peak": max(rss, default=None),
@@ -373,7 +374,8 @@ def summary(result: dict) -> str:
         f"{c['disagree_with_queue_log']}, incomplete {c['incomplete']}; entered {c['entered_per_s']}/s; "
         f"outcomes {c['outcomes']}",
         f"latency event->row: n={lat.get('count')} p50 {lat.get('p50_ms')} ms, p99 {lat.get('p99_ms')} ms, "
-        f"max {lat.get('max_ms')} ms; calls closed by no event (the sweeper) {lat.get('unmeasured')}",
+        f"max {lat.get('max_ms')} ms; calls closed by no event (the sweeper) {lat.get('unmeasured')}; of which in the "
+        f"writer (put -> commit) {lat.get('in_writer')}",
         f"daemon RSS MiB: start {d['rss_mib']['start']}, peak {d['rss_mib']['peak']}, end {d['rss_mib']['end']}; "
         f"CPU {d['cpu_percent_steady']} % (Asterisk {d['asterisk_cpu_percent_steady']} %); AMI connects "
         f"{d['ami_connects']}, gaps {d['ami_gaps']}; store failures {d['store_failures']}; warnings {d['warnings']} "

@@ -155,6 +155,7 @@ class StoreWriter:
         # `pending` until written, so its id cannot be reused meanwhile), then their latencies
         self._event_ts: dict[int, float] = {}
         self.latency = LatencyHistogram()
+        self.in_writer = LatencyHistogram()  # the same records, from put() to the commit: the writer's share
         self._window = LatencyHistogram()
         self._window_started = time.monotonic()
         if self.spool is not None and not self.spool.empty:
@@ -197,7 +198,8 @@ class StoreWriter:
                 "oldest_pending_age_s": round(max(0.0, self.clock() - oldest), 1) if oldest is not None else 0.0,
                 "written": self.written, "batches": self.batches, "batch_sizes": batch_size_buckets(self.batch_sizes),
                 "failures": self.failures,
-                "last_error": self.last_error, "merged": dict(self.merged), "latency": self.latency.summary()}
+                "last_error": self.last_error, "merged": dict(self.merged), "latency": self.latency.summary(),
+                "latency_in_writer": self.in_writer.summary()}
 
     def _log_latency(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -353,7 +355,8 @@ class StoreWriter:
             return False
         if not self.pending:
             return True  # the segment held no readable record
-        batch = [self.pending[i][1] for i in range(min(self.batch_size, len(self.pending)))]
+        entries = [self.pending[i] for i in range(min(self.batch_size, len(self.pending)))]
+        batch = [record for _, record in entries]
         started = time.perf_counter()
         try:
             stats: Counter = Counter()
@@ -368,12 +371,13 @@ class StoreWriter:
             log.warning("store_write_failed", pending=len(self.pending), error=self.last_error)
             return False
         committed = time.time()
-        for record in batch:
+        for at, record in entries:
             self.pending.popleft()
             event_ts = self._event_ts.pop(id(record), None)
             if event_ts is not None:
                 self.latency.add(committed - event_ts)
                 self._window.add(committed - event_ts)
+                self.in_writer.add(committed - at)
         self.backoff.reset()
         self.written += len(batch)
         self.batches += 1
