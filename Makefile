@@ -59,8 +59,9 @@ wheelhouse: venv
 	$(BIN)/pip wheel -q --wheel-dir "$(WHEELHOUSE)" .
 	$(BIN)/pip download -q --dest "$(WHEELHOUSE)" 'setuptools>=68'
 
-# Load: SIPp keeps 200+ calls up in the lab for 150 s while the daemon records them; prints
-# the figures and writes bench/results/load-*.json (about 4 minutes, root, the lab's lock).
+# Load: SIPp keeps 200+ calls up in the lab for 150 s while the daemon records them, on SQLite
+# then PostgreSQL; prints the figures side by side and writes bench/results/load-*.json (about
+# 8 minutes, root, the lab's lock).
 load: setup
 	$(BIN)/python bench/load.py
 

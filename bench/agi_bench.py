@@ -9,6 +9,14 @@
 Both play Asterisk with tests/support/agi_peer.py, at concurrency 1 and 200.
 
     .venv/bin/python bench/agi_bench.py [--fastagi 127.0.0.1:4573] [--fast-calls 400] [--classic-calls 200]
+
+`--per-session` measures the server alone instead: the FastAGI server (the daemon's, with its
+ring_twice route) and a bare asyncio server that sends the same two commands, each in a process
+of its own, are sent `--sessions` sessions at `--rate` per second from this process; the figure is
+the server process's CPU time (utime + stime) per session, and the ratio of the two, in one run,
+alternating the two servers `--rounds` times so that a neighbour's load hits both alike.
+
+    .venv/bin/python bench/agi_bench.py --per-session [--sessions 4000] [--rate 500] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -75,6 +83,83 @@ def report(mode: str, concurrency: int, elapsed: float, latencies: list[float]) 
           f"   p50 {cuts[49] * 1000:8.1f} ms   p99 {cuts[98] * 1000:8.1f} ms", flush=True)
 
 
+async def serve(kind: str) -> None:
+    """The server process of --per-session: print the port, serve until stdin closes."""
+    if kind == "bare":
+        async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while (await reader.readline()).strip():  # the AGI environment, up to its blank line
+                pass
+            for command in EXPECTED:
+                writer.write(command.encode() + b"\n")
+                await writer.drain()
+                await reader.readline()
+            writer.close()
+
+        server = await asyncio.start_server(session, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+    else:
+        config_path = Path(tempfile.mkdtemp()) / "config.yaml"
+        # max_sessions above the burst: a refused session costs less and would flatter the figure
+        config_path.write_text("ami:\n  host: 127.0.0.1\nagi:\n  port: 0\n  max_sessions: 5000\n", encoding="utf-8")
+        cfg = load_config(str(config_path), {**os.environ, "PBX_BRIDGE_AMI_SECRET": "x",
+                                             "PBX_BRIDGE_AGI_SECRET": AGI_SECRET})
+        fast = FastAgiServer(cfg.agi, {"ring_twice": ring_twice(cfg)})
+        task = asyncio.create_task(fast.run())
+        while not fast.listening:
+            await asyncio.sleep(0.01)
+        port = fast.port
+    print(port, flush=True)
+    await asyncio.to_thread(sys.stdin.read)  # until the bench closes our stdin
+    if kind != "bare":
+        task.cancel()
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def server_cpu_per_session(kind: str, sessions: int, rate: float) -> float:
+    """CPU ms of the server process per session, `sessions` sessions started at `rate` per second."""
+    proc = await asyncio.create_subprocess_exec(sys.executable, __file__, "--serve", kind,
+                                                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    port = int(await proc.stdout.readline())
+    secret = AGI_SECRET if kind != "bare" else None
+
+    async def one() -> None:
+        commands = await AgiPeer.fastagi("ring_twice", ["agent"], "127.0.0.1", port, secret=secret).call_fastagi(
+            "127.0.0.1", port)
+        if commands != EXPECTED:
+            raise RuntimeError(f"{kind}: unexpected commands: {commands}")
+
+    try:
+        await asyncio.gather(*(one() for _ in range(200)))  # warm-up, not counted
+        before = cpu_s(proc.pid)
+        tasks, start = [], time.perf_counter()
+        for i in range(sessions):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+        return (cpu_s(proc.pid) - before) / sessions * 1000
+    finally:
+        proc.stdin.close()
+        await proc.wait()
+
+
+async def per_session(args) -> None:
+    print(f"server CPU per session: {args.sessions} sessions at {args.rate}/s, {args.rounds} rounds "
+          f"(bare asyncio server, then pbx-bridge's FastAGI server, each round)")
+    ratios = []
+    for round_no in range(1, args.rounds + 1):
+        bare = await server_cpu_per_session("bare", args.sessions, args.rate)
+        fast = await server_cpu_per_session("fastagi", args.sessions, args.rate)
+        ratios.append(fast / bare)
+        print(f"round {round_no}: bare {bare:.3f} ms   fastagi {fast:.3f} ms   ratio {fast / bare:.2f}x", flush=True)
+    print(f"ratio fastagi/bare: median {statistics.median(ratios):.2f}x (min {min(ratios):.2f}, max {max(ratios):.2f})")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fastagi", metavar="HOST:PORT", help="a running FastAGI server (default: start one here)")
@@ -82,9 +167,19 @@ async def main() -> None:
     parser.add_argument("--classic-calls", type=int, default=200)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 200])
     parser.add_argument("--skip", choices=["classic", "fastagi"])
+    parser.add_argument("--per-session", action="store_true", help="server CPU per session, FastAGI vs bare asyncio")
+    parser.add_argument("--sessions", type=int, default=4000)
+    parser.add_argument("--rate", type=float, default=500)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--serve", choices=["bare", "fastagi"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        logs.configure("console", "warning")
+        return await serve(args.serve)
     logs.configure("console", "warning")  # the daemon's routes log each call at info
     print(f"machine: {platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}")
+    if args.per_session:
+        return await per_session(args)
 
     with tempfile.TemporaryDirectory() as tmp:
         config_path = Path(tmp) / "config.yaml"

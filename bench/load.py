@@ -16,9 +16,11 @@ Measured:
 - calls lost: every call in Asterisk's queue_log (the oracle) must be in the store.
 
     sudo .venv/bin/python bench/load.py [--rate 8] [--duration 150] [--agents 220]
-                                        [--store sqlite|postgres] [--out FILE]
+                                        [--store sqlite|postgres|both] [--out FILE]
 
-It takes the lab lock (one lab per machine) and writes bench/results/load-<store>-<time>.json.
+`--store both` (the default, `make load`) runs SQLite then PostgreSQL, one after the other with the
+same calls, and prints their latencies and batch sizes side by side. It takes the lab lock (one
+lab per machine) for each store and writes bench/results/load-<store>-<time>.json.
 """
 
 from __future__ import annotations
@@ -323,6 +325,7 @@ def check(lab: Lab, daemon: DaemonProcess, result: dict) -> dict:
                   "queue_log_outcomes": dict(Counter(c.outcome for c in oracle.values())),
                   "entered_per_s": recorded_per_s},
         "latency": {"source": "daemon histogram: AMI event Timestamp -> batch commit", **stopped.get("latency", {}),
+                    "in_writer": stopped.get("latency_in_writer"),
                     "unmeasured": len(stored) - (stopped.get("latency") or {}).get("count", 0),
                     "windows": windows},
         "daemon": {"rss_mib": {"start": rss[0] if rss else None, "peak": max(rss, default=None),
@@ -335,6 +338,7 @@ def check(lab: Lab, daemon: DaemonProcess, result: dict) -> dict:
                    "store_failures": by_event.get("store_write_failed", 0),
                    "warnings": levels.get("warning", 0), "errors": levels.get("error", 0),
                    "written": stopped.get("written"), "batches": stopped.get("batches"),
+                   "batch_sizes": stopped.get("batch_sizes"),
                    "warning_events": dict(Counter(line.get("event") for line in lines
                                                   if line.get("level") in ("warning", "error")))},
         "series": {"rss_mib_every_5s": series(samples, "rss_mib", 5),
@@ -370,11 +374,13 @@ def summary(result: dict) -> str:
         f"{c['disagree_with_queue_log']}, incomplete {c['incomplete']}; entered {c['entered_per_s']}/s; "
         f"outcomes {c['outcomes']}",
         f"latency event->row: n={lat.get('count')} p50 {lat.get('p50_ms')} ms, p99 {lat.get('p99_ms')} ms, "
-        f"max {lat.get('max_ms')} ms; calls closed by no event (the sweeper) {lat.get('unmeasured')}",
+        f"max {lat.get('max_ms')} ms; calls closed by no event (the sweeper) {lat.get('unmeasured')}; of which in the "
+        f"writer (put -> commit) {lat.get('in_writer')}",
         f"daemon RSS MiB: start {d['rss_mib']['start']}, peak {d['rss_mib']['peak']}, end {d['rss_mib']['end']}; "
         f"CPU {d['cpu_percent_steady']} % (Asterisk {d['asterisk_cpu_percent_steady']} %); AMI connects "
         f"{d['ami_connects']}, gaps {d['ami_gaps']}; store failures {d['store_failures']}; warnings {d['warnings']} "
         f"{d['warning_events']}",
+        f"store batches: {d['batches']} for {d['written']} records; by size {d.get('batch_sizes')}",
         "RSS over time (bars from just under the lowest value):", ascii_series(result["series"]["rss_mib_every_5s"][::3], label="MiB", zero=False),
         "concurrent calls (SIPp) over time:", ascii_series(result["series"]["sipp_concurrent_every_5s"][::2]),
     ])
@@ -386,7 +392,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=150, help="seconds of placing calls")
     parser.add_argument("--limit", type=int, default=300, help="SIPp's limit of calls up at once (-l)")
     parser.add_argument("--agents", type=int, default=180)
-    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--store", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--record", action="store_true", help="keep the filtered AMI stream (workdir/load.ami)")
@@ -396,12 +402,34 @@ def main() -> None:
     import pbx_bridge
 
     assert Path(pbx_bridge.__file__).resolve().is_relative_to(REPO), pbx_bridge.__file__
-    result = run(args)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = args.out or RESULTS / f"load-{args.store}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
-    print(summary(result))
-    print(f"results: {out}")
+    stores = ("sqlite", "postgres") if args.store == "both" else (args.store,)
+    results = {}
+    for store in stores:
+        result = run(argparse.Namespace(**{**vars(args), "store": store}))
+        out = (args.out.with_name(f"{args.out.stem}-{store}{args.out.suffix}") if args.out and len(stores) > 1
+               else args.out or RESULTS / f"load-{store}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
+        out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+        print(summary(result))
+        print(f"results: {out}", flush=True)
+        results[store] = result
+    if len(results) > 1:
+        print(side_by_side(results))
+    if any(r["calls"]["lost"] for r in results.values()):
+        sys.exit("calls were lost")
+
+
+def side_by_side(results: dict[str, dict]) -> str:
+    """The event->row latency and the batching of each store, in one table."""
+    lines = [f"{'store':<10} {'calls':>6} {'lost':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+             f"{'batches':>8} {'rec/batch':>9}  batch sizes"]
+    for store, r in results.items():
+        lat, d = r["latency"], r["daemon"]
+        per = round(d["written"] / d["batches"], 1) if d.get("batches") else None
+        lines.append(f"{store:<10} {r['calls']['stored']:>6} {r['calls']['lost']:>5} {lat.get('p50_ms')!s:>8} "
+                     f"{lat.get('p99_ms')!s:>8} {lat.get('max_ms')!s:>8} {d.get('batches')!s:>8} {per!s:>9}  "
+                     f"{d.get('batch_sizes')}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

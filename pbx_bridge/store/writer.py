@@ -5,6 +5,13 @@ them in batches (one transaction each), as upserts keyed on the record's identit
 or a retried batch updates rows instead of adding them. A failed batch stays queued and is retried
 with backoff.
 
+Batches form by group commit, not by a timer: a record put while the writer is idle is written at
+once (a row lands one commit after its event), and everything put while a commit is in flight goes
+into the next one, up to `batch_size`. Light load gives batches of one and the latency of one
+commit; heavy load gives batches as large as the commit is slow, so the database's work per record
+falls as the load rises. `flush_interval` is only the idle tick: how often buffered spool appends
+reach the disk and the latency line is considered.
+
 While the database is away, records wait in memory up to `max_pending`, then in the spool
 (store/spool.py). A key may be put several times with newer state, so the order is kept whole:
 memory is the head of one queue and the spool its tail; once a record has gone to the spool,
@@ -94,6 +101,15 @@ async def merged_rows(conn: AsyncConnection, table: Table, rows: list[dict], sta
     return rows
 
 
+def batch_size_buckets(sizes: Counter) -> dict[str, int]:
+    """Batches per size range, powers of two ("1", "2", "3-4", "5-8", ...): a few keys however long the run."""
+    buckets: Counter = Counter()
+    for size, n in sizes.items():
+        top = 1 << max(0, size - 1).bit_length()
+        buckets[top] += n
+    return {(str(top) if top <= 2 else f"{top // 2 + 1}-{top}"): buckets[top] for top in sorted(buckets)}
+
+
 class _Loaded:
     """The spool segment whose records lead the memory queue, and how many of them are not committed."""
 
@@ -120,11 +136,13 @@ class StoreWriter:
         self._wake = asyncio.Event()
         self.backoff = Backoff(0.5, 30)
         self._retry_at = 0.0
+        self._backing_off = False  # a batch failed: nothing is written before `_retry_at`
         self._last_sync = 0.0
         self._episode: dict | None = None  # since when, and how many records, the spool has been in use
         self._replay: dict | None = None  # the spool a previous run left
         self.written = 0
         self.batches = 0
+        self.batch_sizes: Counter = Counter()  # committed batches by their number of records
         self.failures = 0
         self.last_error: str | None = None
         self.last_write_at: float | None = None
@@ -137,6 +155,7 @@ class StoreWriter:
         # `pending` until written, so its id cannot be reused meanwhile), then their latencies
         self._event_ts: dict[int, float] = {}
         self.latency = LatencyHistogram()
+        self.in_writer = LatencyHistogram()  # the same records, from put() to the commit: the writer's share
         self._window = LatencyHistogram()
         self._window_started = time.monotonic()
         if self.spool is not None and not self.spool.empty:
@@ -169,7 +188,7 @@ class StoreWriter:
         self.pending.append((at, record))
         if event_ts is not None:
             self._event_ts[id(record)] = event_ts
-        if len(self.pending) >= min(self.batch_size, self.max_pending):  # write before memory is full
+        if not self._backing_off:  # group commit: an idle writer writes it now, a busy one next
             self._wake.set()
 
     def health(self) -> dict:
@@ -177,8 +196,10 @@ class StoreWriter:
         return {"pending": len(self.pending), "spooled": self.spool.waiting if self.spool else 0,
                 "spool_bytes": self.spool.size if self.spool else 0,
                 "oldest_pending_age_s": round(max(0.0, self.clock() - oldest), 1) if oldest is not None else 0.0,
-                "written": self.written, "batches": self.batches, "failures": self.failures,
-                "last_error": self.last_error, "merged": dict(self.merged), "latency": self.latency.summary()}
+                "written": self.written, "batches": self.batches, "batch_sizes": batch_size_buckets(self.batch_sizes),
+                "failures": self.failures,
+                "last_error": self.last_error, "merged": dict(self.merged), "latency": self.latency.summary(),
+                "latency_in_writer": self.in_writer.summary()}
 
     def _log_latency(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -211,24 +232,39 @@ class StoreWriter:
             self.spool.sync()
             self._last_sync = now
 
+    async def _until_work(self) -> None:
+        """Until there is something to write and no backoff holds it back. The idle tick
+        (`flush_interval`) syncs spool appends; a put wakes it at once, except in a backoff, where
+        only a full spool buffer or a `wait_written` does (to sync, not to write)."""
+        while True:
+            delay = self._retry_at - time.monotonic()
+            if delay <= 0:
+                self._backing_off = False
+                if self._has_work():
+                    return
+            try:
+                # not wait_for: on 3.11 it swallows a cancel that lands as the wake is set,
+                # and a SIGTERM would then never reach the shutdown spill below
+                async with asyncio.timeout(min(delay, self.flush_interval) if delay > 0 else self.flush_interval):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            self._sync_spool(force=len(self.spool.buffer) >= self.batch_size if self.spool else False)
+            self._log_latency()
+
     async def run(self) -> None:
-        """Write until cancelled; on cancellation, write or spool what is left (shutdown loses nothing)."""
+        """Write until cancelled; on cancellation, write or spool what is left (shutdown loses nothing).
+
+        Group commit: after each commit the next batch is whatever arrived meanwhile."""
         try:
             while True:
-                try:
-                    # not wait_for: on 3.11 it swallows a cancel that lands as the wake is set,
-                    # and a SIGTERM would then never reach the shutdown spill below
-                    async with asyncio.timeout(self.flush_interval):
-                        await self._wake.wait()
-                except TimeoutError:
-                    pass
+                await self._until_work()
                 self._wake.clear()
-                self._sync_spool(force=True)
-                if time.monotonic() < self._retry_at:
-                    continue
                 while self._has_work():
                     if not await self._write_next():
                         self._retry_at = time.monotonic() + self.backoff.next_delay()
+                        self._backing_off = True
                         break
                     self._sync_spool()
                 self._log_latency()
@@ -319,7 +355,8 @@ class StoreWriter:
             return False
         if not self.pending:
             return True  # the segment held no readable record
-        batch = [self.pending[i][1] for i in range(min(self.batch_size, len(self.pending)))]
+        entries = [self.pending[i] for i in range(min(self.batch_size, len(self.pending)))]
+        batch = [record for _, record in entries]
         started = time.perf_counter()
         try:
             stats: Counter = Counter()
@@ -334,15 +371,17 @@ class StoreWriter:
             log.warning("store_write_failed", pending=len(self.pending), error=self.last_error)
             return False
         committed = time.time()
-        for record in batch:
+        for at, record in entries:
             self.pending.popleft()
             event_ts = self._event_ts.pop(id(record), None)
             if event_ts is not None:
                 self.latency.add(committed - event_ts)
                 self._window.add(committed - event_ts)
+                self.in_writer.add(committed - at)
         self.backoff.reset()
         self.written += len(batch)
         self.batches += 1
+        self.batch_sizes[len(batch)] += 1
         self.last_error = None
         self.last_write_at = time.monotonic()
         self.merged.update(stats)
