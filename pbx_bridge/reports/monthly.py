@@ -22,6 +22,7 @@ from pbx_bridge.reports import threats as threat_report
 from pbx_bridge.reports import escalation as escalation_report
 from pbx_bridge.reports import qa as quality_report
 from pbx_bridge.reports import incidents as incident_report
+from pbx_bridge.reports import from_rollups
 from pbx_bridge.reports.kpi import (
     OUTBOUND_NOTE,
     Counts,
@@ -39,7 +40,7 @@ from pbx_bridge.reports.kpi import (
     rnd,
     share,
 )
-from pbx_bridge.reports.ring_twice import OfferCounts
+from pbx_bridge.reports.ring_twice import OfferCounts, within_two_rings_limit_s
 from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.store.days import utc_bounds
 
@@ -255,16 +256,31 @@ def build_monthly(bucket_rows: Iterable, agent_call_rows: Iterable, agent_offer_
                    settings.repeat_caller_calls)
 
 
+def rollups_usable(conn, tz: ZoneInfo, settings: ReportsConfig, two_rings: float, pbx: str | None) -> bool:
+    """The rollups were built with this report's time zone and thresholds (from_rollups.usable)."""
+    return from_rollups.usable(conn.execute(from_rollups.state_query()).all(), tz, float(settings.timely_threshold_s),
+                               within_two_rings_limit_s(two_rings), pbx)
+
+
 def monthly(engine, first: date, last: date, tz: ZoneInfo, settings: ReportsConfig, two_rings: float,
-            pbx: str | None = None) -> Monthly:
-    """The monthly operations report (rules §4) for the local days first..last, on a sync engine."""
+            pbx: str | None = None, source: str = "auto") -> Monthly:
+    """The monthly operations report (rules §4) for the local days first..last, on a sync engine.
+    `source`: "rollups" or "raw" rows; "auto" reads the rollups when they match the settings."""
     start, end = utc_bounds(first, last, tz)
     dialect = engine.dialect.name
     with engine.connect() as conn:
-        rows = [conn.execute(q).all() for q in (
-            calls_by_bucket_query(dialect, tz, start, end, settings, pbx),
-            agent_calls_query(dialect, start, end, pbx),
-            agent_offers_query(dialect, start, end, two_rings, pbx),
+        if source == "auto":
+            source = "rollups" if rollups_usable(conn, tz, settings, two_rings, pbx) else "raw"
+        if source == "rollups":
+            rows = [from_rollups.buckets(conn.execute(from_rollups.buckets_query(first, last, pbx)).all()),
+                    conn.execute(from_rollups.agent_calls_query(first, last, pbx)).all(),
+                    conn.execute(from_rollups.agent_offers_query(first, last, pbx)).all()]
+        else:
+            rows = [conn.execute(q).all() for q in (
+                calls_by_bucket_query(dialect, tz, start, end, settings, pbx),
+                agent_calls_query(dialect, start, end, pbx),
+                agent_offers_query(dialect, start, end, two_rings, pbx))]
+        rows += [conn.execute(q).all() for q in (
             repeat_callers_query(dialect, tz, start, end, settings, pbx),
             outbound_query(dialect, tz, start, end, pbx))]
         numbers = sorted({r.caller_num for r in rows[3]})

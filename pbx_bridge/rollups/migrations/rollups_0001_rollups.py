@@ -1,0 +1,60 @@
+"""rollups: per (pbx, local day, half-hour, queue, agent) sums of calls and offers for the reports
+
+The tables start empty: the sums depend on the site's time zone and thresholds, which the
+migration does not know. The daemon fills them for its pbx from the stored rows before its first
+write (and again whenever those settings change); `pbx-bridge reports rebuild-rollups` does it by
+hand. Until then the reports read the raw rows.
+
+Revision ID: rollups_0001
+Revises:
+Create Date: 2026-12-02
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "rollups_0001"
+down_revision = None
+branch_labels = ("rollups",)
+depends_on = "0008"
+
+
+def _key() -> list:
+    return [sa.Column("pbx", sa.String(64), nullable=False), sa.Column("day", sa.Date(), nullable=False),
+            sa.Column("half", sa.Integer(), nullable=False), sa.Column("queue", sa.String(80), nullable=False),
+            sa.Column("agent", sa.String(80), nullable=False)]
+
+
+_PK = ("pbx", "day", "half", "queue", "agent")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "call_rollups", *_key(),
+        *(sa.Column(name, sa.Integer(), nullable=False) for name in ("offered", "answered", "timely", "abandoned",
+                                                                     "timeouts")),
+        sa.Column("talk_sum", sa.Float(), nullable=False),
+        sa.Column("talk_n", sa.Integer(), nullable=False),
+        sa.Column("ended_by_agent", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(*_PK, name="pk_call_rollups"),
+    )
+    op.create_table(
+        "offer_rollups", *_key(),
+        *(sa.Column(name, sa.Integer(), nullable=False) for name in ("offers", "answered", "within_two_rings",
+                                                                     "rings", "missed")),
+        sa.PrimaryKeyConstraint(*_PK, name="pk_offer_rollups"),
+    )
+    op.create_table(
+        "rollup_state",
+        sa.Column("pbx", sa.String(64), nullable=False),
+        sa.Column("timezone", sa.String(64), nullable=False),
+        sa.Column("timely_threshold_s", sa.Float(), nullable=False),
+        sa.Column("two_rings_limit_s", sa.Float(), nullable=False),
+        sa.Column("built_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("pbx", name="pk_rollup_state"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("rollup_state")
+    op.drop_table("offer_rollups")
+    op.drop_table("call_rollups")
