@@ -13,6 +13,7 @@ PostgreSQL is a throwaway server (tests/support/postgres.py; root and Debian's p
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import platform
 import random
@@ -29,8 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text
 
-from pbx_bridge.reports import handover, intraday, monthly
+from pbx_bridge.reports import handover, intraday, monthly, ring_twice
 from pbx_bridge.reports.settings import ReportsConfig
+from pbx_bridge.ring import RingConfig, two_rings_s, within_two_rings_limit_s
+from pbx_bridge.rollups.keeper import rebuild_store
+from pbx_bridge.rollups.sums import Basis
 from pbx_bridge.store.engine import sync_engine
 from pbx_bridge.rooms import upgrade
 
@@ -44,6 +48,8 @@ CALL_COLS = ("pbx", "uniqueid", "seq", "linkedid", "queue", "caller_num", "calle
              "outcome", "wait_s", "agent", "interface", "ring_s", "talk_s", "ended_by", "hangup_cause", "incomplete")
 OFFER_COLS = ("pbx", "uniqueid", "offer_id", "queue", "agent", "interface", "offered_at", "ring_s", "rings", "result")
 BATCH = 50_000
+CN = RingConfig(cadence="cn", two_rings="end_of_second_ring")
+TWO_RINGS = two_rings_s(CN)  # 6.0
 
 
 def generate(n: int, seed: int = 5):
@@ -137,30 +143,53 @@ def timed(fn, repeat: int = 3):
     return best, out
 
 
-def measure(name: str, url: str, load, n: int, out_dir: Path) -> None:
+def build_rollups(url: str) -> tuple[float, int]:
+    """What a daemon does before its first write on a store without rollups (rollups/keeper.py)."""
+    started = time.perf_counter()
+    rows = asyncio.run(rebuild_store(url, Basis(TZ, float(SETTINGS.timely_threshold_s),
+                                                within_two_rings_limit_s(TWO_RINGS))))
+    return time.perf_counter() - started, sum(rows.values())
+
+
+def measure(name: str, url: str, load, n: int, out_dir: Path, repeat: int = 3) -> None:
     upgrade(url)
     load_s, n_offers = load(url, n)
     print(f"{name}: loaded {n:,} calls + {n_offers:,} offers in {load_s:.1f} s")
+    build_s, rollup_rows = build_rollups(url)
+    print(f"{name}: rollups built from the raw rows in {build_s:.1f} s ({rollup_rows:,} rollup rows)")
     engine = sync_engine(url)
     try:
         with engine.connect() as conn:
             count = conn.execute(text("SELECT count(*) FROM calls")).scalar_one()
         assert count == n, count
-        seconds, rep = timed(lambda: monthly.monthly(engine, FIRST, LAST, TZ, SETTINGS, 6.0))
+        reports = {}
+        print(f"{name}: {'':34}{'raw rows':>10}{'rollups':>10}{'ratio':>8}")
+        day = date(2026, 11, 17)
+        until = datetime.min.time().replace(hour=16, minute=30)
+        for label, fn in (
+                ("monthly report (best of %d)" % repeat,
+                 lambda src: monthly.monthly(engine, FIRST, LAST, TZ, SETTINGS, TWO_RINGS, source=src)),
+                ("intraday report (a day to 16:30)",
+                 lambda src: intraday.report(engine, day, TZ, SETTINGS, until, source=src)),
+                ("ring-twice compliance (month)",
+                 lambda src: ring_twice.compliance(engine, FIRST, LAST, TZ, CN, "month", source=src))):
+            raw_s, raw = timed(lambda: fn("raw"), repeat)
+            roll_s, rolled = timed(lambda: fn("rollups"), repeat)
+            reports[label] = (raw, rolled)
+            print(f"{name}: {label:34}{raw_s:>9.3f}s{roll_s:>9.3f}s{raw_s / roll_s:>7.1f}x")
+        raw, rep = next(iter(reports.values()))
+        assert raw.as_dict() == rep.as_dict(), "the two paths differ"
         t = rep.total.counts
-        print(f"{name}: monthly report {seconds:.2f} s (best of 3) — offered {t.offered:,}, answered {t.answered:,}, "
+        print(f"{name}: same figures both ways — offered {t.offered:,}, answered {t.answered:,}, "
               f"answer rate {t.answer_rate:.2%}, timely {t.timely_rate:.2%}, AHT {t.aht_s:.1f} s, "
               f"{len(rep.agents)} agent lines, {len(rep.repeat_callers):,} repeat callers, "
               f"{len(rep.misses())} misses")
         html_s, page = timed(lambda: __import__("pbx_bridge.reports.html", fromlist=["render"]).render(rep))
         print(f"{name}: HTML page {html_s * 1000:.0f} ms, {len(page) / 1024:.0f} KiB")
-        day = date(2026, 11, 17)
-        seconds, _ = timed(lambda: intraday.report(engine, day, TZ, SETTINGS, datetime.min.time().replace(hour=16,
-                                                                                                      minute=30)))
-        print(f"{name}: intraday report (one day, until 16:30) {seconds * 1000:.0f} ms")
-        seconds, (path, rows) = timed(lambda: handover.write(engine, out_dir / name, day, TZ), 1)
-        print(f"{name}: handover CSV of one day {seconds * 1000:.0f} ms, {rows:,} records, "
-              f"{path.stat().st_size / 1e6:.1f} MB")
+        if out_dir is not None:
+            seconds, (path, rows) = timed(lambda: handover.write(engine, out_dir / name, day, TZ), 1)
+            print(f"{name}: handover CSV of one day {seconds * 1000:.0f} ms, {rows:,} records, "
+                  f"{path.stat().st_size / 1e6:.1f} MB")
     finally:
         engine.dispose()
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select
 
-from pbx_bridge.rollups.tables import call_rollups, offer_rollups, rollup_state
+from pbx_bridge.rollups.tables import agent_rollups, call_rollups, offer_rollups, rollup_state
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
@@ -75,10 +75,10 @@ def buckets(rows) -> list[Bucket]:
 
 def agent_calls_query(first: date, last: date, pbx: str | None = None) -> Select:
     """Rows like kpi.agent_calls_query's (agent '' for none, as the raw rows' NULL reads '?')."""
-    r = call_rollups.c
+    r = agent_rollups.c
     return (select(r.queue, r.agent, func.sum(r.answered).label("calls_answered"), _sum(r.talk_sum),
                    _sum(r.talk_n), func.sum(r.ended_by_agent).label("ended_first"))
-            .where(*_days(call_rollups, first, last, pbx)).group_by(r.queue, r.agent)
+            .where(*_days(agent_rollups, first, last, pbx)).group_by(r.queue, r.agent)
             .having(func.sum(r.answered) > 0))
 
 
@@ -108,10 +108,10 @@ def compliance_offers_query(first: date, last: date, pbx: str | None = None) -> 
 
 
 def compliance_calls_query(first: date, last: date, pbx: str | None = None) -> Select:
-    r = call_rollups.c
+    r = agent_rollups.c
     return (select(r.day, r.agent, func.sum(r.answered).label("calls_answered"),
                    func.sum(r.ended_by_agent).label("ended_first"))
-            .where(*_days(call_rollups, first, last, pbx)).group_by(r.day, r.agent)
+            .where(*_days(agent_rollups, first, last, pbx)).group_by(r.day, r.agent)
             .having(func.sum(r.answered) > 0))
 
 

@@ -19,81 +19,73 @@ rows first, still inside the transaction, so no write can slip between the rebui
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import date, datetime, timezone
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
 
 import structlog
-from sqlalchemy import Table, delete, insert, select, tuple_
+from sqlalchemy import Table, delete, func, insert, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pbx_bridge.calls.tables import calls, offers
-from pbx_bridge.rollups.sums import CALL_SUMS, KEY, OFFER_SUMS, Basis, Sums, call_sums, offer_sums
-from pbx_bridge.rollups.tables import call_rollups, offer_rollups, rollup_state
+from pbx_bridge.rollups.sums import TARGETS, Basis, Sums, Target, utc
+from pbx_bridge.rollups.tables import rollup_state
 from pbx_bridge.store.days import db_bound, utc_bounds
 
 log = structlog.get_logger(__name__)
 
 INSERT_CHUNK = 2000  # rollup rows per INSERT when a day or a store is rebuilt
-
-
-class _Kind:
-    """calls -> call_rollups, offers -> offer_rollups: the pairing and what each needs."""
-
-    def __init__(self, raw: Table, rollup: Table, time_column: str, names: tuple[str, ...], sums) -> None:
-        self.raw, self.rollup, self.time_column, self.names, self.sums = raw, rollup, time_column, names, sums
-        self.keys = [c.name for c in raw.primary_key.columns]
-        wanted = {"pbx", "queue", "agent", time_column, "outcome", "wait_s", "talk_s", "ended_by", "result",
-                  "ring_s", "rings"}
-        self.columns = [c for c in raw.columns if c.name in wanted]
-
-
-KINDS = {"calls": _Kind(calls, call_rollups, "joined_at", CALL_SUMS, call_sums),
-         "offers": _Kind(offers, offer_rollups, "offered_at", OFFER_SUMS, offer_sums)}
+_READ = ("pbx", "queue", "agent", "joined_at", "offered_at", "outcome", "wait_s", "talk_s", "ended_by", "result",
+         "ring_s", "rings")
 
 
 def _insert(dialect: str):
     return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
-async def _insert_rows(conn: AsyncConnection, table: Table, rows: list[dict]) -> None:
-    for i in range(0, len(rows), INSERT_CHUNK):
-        await conn.execute(insert(table), rows[i:i + INSERT_CHUNK])
-
-
-async def _aggregate(conn: AsyncConnection, kind: _Kind, basis: Basis, where: Iterable) -> Sums:
-    sums = Sums(len(kind.names))
-    result = await conn.stream(select(*kind.columns).where(*where).execution_options(yield_per=5000))
-    async for part in result.mappings().partitions():
-        for row in part:
-            sums.add(kind.sums(row, basis))
+async def _grouped(conn: AsyncConnection, target: Target, basis: Basis, pbx: str, start: datetime,
+                   end: datetime) -> Sums:
+    """The target's sums over the raw rows of one pbx in [start, end) (aware UTC), as one GROUP BY."""
+    dialect = conn.dialect.name
+    column = target.raw.c[target.time_column]
+    query = target.group(dialect, basis, start, end).where(
+        target.raw.c.pbx == pbx, column >= db_bound(start, dialect), column < db_bound(end, dialect))
+    sums = Sums(target)
+    for row in (await conn.execute(query)).all():
+        sums.add_grouped(row)
     return sums
 
 
-async def recompute_day(conn: AsyncConnection, pbx: str, day: date, basis: Basis, only: str | None = None) -> None:
-    """The day's rollups of one pbx, from its raw rows (idempotent)."""
-    dialect = conn.dialect.name
-    start, end = (db_bound(b, dialect) for b in utc_bounds(day, day, basis.tz))
-    for name, kind in KINDS.items():
-        if only is not None and name != only:
-            continue
-        column = kind.raw.c[kind.time_column]
-        sums = await _aggregate(conn, kind, basis, (kind.raw.c.pbx == pbx, column >= start, column < end))
-        await conn.execute(delete(kind.rollup).where(kind.rollup.c.pbx == pbx, kind.rollup.c.day == day))
-        await _insert_rows(conn, kind.rollup, sums.rows(kind.names))
+async def _replace(conn: AsyncConnection, target: Target, sums: Sums, *where) -> None:
+    await conn.execute(delete(target.table).where(*where))
+    rows = sums.rows()
+    for i in range(0, len(rows), INSERT_CHUNK):
+        await conn.execute(insert(target.table), rows[i:i + INSERT_CHUNK])
+
+
+async def recompute_day(conn: AsyncConnection, pbx: str, day: date, basis: Basis, raw: Table | None = None) -> None:
+    """The day's rollups of one pbx from its raw rows (of `raw` only, if given): idempotent."""
+    start, end = utc_bounds(day, day, basis.tz)
+    for target in TARGETS:
+        if raw is None or target.raw is raw:
+            sums = await _grouped(conn, target, basis, pbx, start, end)
+            await _replace(conn, target, sums, target.table.c.pbx == pbx, target.table.c.day == day)
 
 
 async def rebuild(conn: AsyncConnection, pbx: str, basis: Basis) -> int:
     """Every rollup of one pbx from its raw rows, and the state that says what they were built with.
     Returns the rollup rows written."""
     written = 0
-    for kind in KINDS.values():
-        sums = await _aggregate(conn, kind, basis, (kind.raw.c.pbx == pbx,))
-        await conn.execute(delete(kind.rollup).where(kind.rollup.c.pbx == pbx))
-        rows = sums.rows(kind.names)
-        await _insert_rows(conn, kind.rollup, rows)
-        written += len(rows)
+    for target in TARGETS:
+        column = target.raw.c[target.time_column]
+        low, high = (await conn.execute(select(func.min(column), func.max(column)).where(
+            target.raw.c.pbx == pbx))).one()
+        sums = Sums(target)
+        if low is not None:
+            sums = await _grouped(conn, target, basis, pbx, utc(low), utc(high) + timedelta(seconds=1))
+        await _replace(conn, target, sums, target.table.c.pbx == pbx)
+        written += len(sums.rows())
     state = {"pbx": pbx, "timezone": basis.tz.key, "timely_threshold_s": basis.timely_threshold_s,
              "two_rings_limit_s": basis.two_rings_limit_s, "built_at": datetime.now(timezone.utc)}
     await conn.execute(delete(rollup_state).where(rollup_state.c.pbx == pbx))
@@ -129,44 +121,47 @@ class RollupKeeper:
                 "rebuilt": self.rebuilt}
 
     async def hook(self, conn: AsyncConnection, table: Table, rows: list[dict], write) -> None:
-        kind = KINDS.get(table.name)
-        if kind is None or kind.raw is not table:
+        targets = [t for t in TARGETS if t.raw is table]
+        if not targets:
             await write()
             return
         for pbx in {row["pbx"] for row in rows} - self._ready:
             await self._ensure(conn, pbx)
-        replaced = await self._stored(conn, kind, rows)
+        replaced = await self._stored(conn, table, rows)
         await write()
-        sums = Sums(len(kind.names))
-        for row in rows:
-            old = replaced.get(tuple(row[k] for k in kind.keys))
-            if old is not None:
-                sums.add(kind.sums(old, self.basis), -1)
-            sums.add(kind.sums(row, self.basis))
+        keys = [c.name for c in table.primary_key.columns]
         today = self.today()
-        closed = {(key[0], key[1]) for key in sums.groups if key[1] < today}
+        changed = [Sums(t) for t in targets]
+        for row in rows:
+            old = replaced.get(tuple(row[k] for k in keys))
+            for sums in changed:
+                if old is not None:
+                    sums.add(sums.target.of_row(old, self.basis), -1)
+                sums.add(sums.target.of_row(row, self.basis))
+        closed = {(key[0], key[1]) for sums in changed for key in sums.groups if key[1] < today}
         for pbx, day in sorted(closed):
-            await recompute_day(conn, pbx, day, self.basis, only=table.name)
+            await recompute_day(conn, pbx, day, self.basis, table)
         self.recomputed += len(closed)
-        open_rows = [row for row in sums.rows(kind.names) if (row["pbx"], row["day"]) not in closed]
-        if open_rows:
-            stmt = _insert(conn.dialect.name)(kind.rollup)
-            stmt = stmt.on_conflict_do_update(index_elements=list(KEY), set_={
-                name: kind.rollup.c[name] + stmt.excluded[name] for name in kind.names})
-            await conn.execute(stmt, open_rows)
-            self.added += len(open_rows)
+        for sums in changed:
+            t = sums.target
+            open_rows = [r for r in sums.rows() if (r["pbx"], r["day"]) not in closed]
+            if open_rows:
+                stmt = _insert(conn.dialect.name)(t.table)
+                stmt = stmt.on_conflict_do_update(index_elements=list(t.key), set_={
+                    name: t.table.c[name] + stmt.excluded[name] for name in t.names})
+                await conn.execute(stmt, open_rows)
+                self.added += len(open_rows)
 
-    async def _stored(self, conn: AsyncConnection, kind: _Kind, rows: list[dict]) -> dict[tuple, dict]:
+    async def _stored(self, conn: AsyncConnection, table: Table, rows: list[dict]) -> dict[tuple, dict]:
         """The stored rows the upsert will overwrite, by primary key."""
         found: dict[tuple, dict] = {}
-        keys = sorted({tuple(row[k] for k in kind.keys) for row in rows})
-        key_cols = [kind.raw.c[k] for k in kind.keys]
-        have = {c.name for c in kind.columns}
+        key_cols = list(table.primary_key.columns)
+        keys = sorted({tuple(row[c.name] for c in key_cols) for row in rows})
+        columns = [c for c in table.columns if c.name in _READ or c.primary_key]
         for i in range(0, len(keys), 500):
-            query = select(*kind.columns, *[c for c in key_cols if c.name not in have]).where(
-                tuple_(*key_cols).in_(keys[i:i + 500]))
+            query = select(*columns).where(tuple_(*key_cols).in_(keys[i:i + 500]))
             for row in (await conn.execute(query)).mappings():
-                found[tuple(row[k] for k in kind.keys)] = dict(row)
+                found[tuple(row[c.name] for c in key_cols)] = dict(row)
         return found
 
     async def _ensure(self, conn: AsyncConnection, pbx: str) -> None:
@@ -179,3 +174,23 @@ class RollupKeeper:
         self.rebuilt.append(pbx)
         log.warning("rollups_rebuilt", pbx=pbx, rows=written,
                     reason="no rollups yet" if state is None else "time zone or thresholds changed")
+
+
+async def rebuild_store(url: str, basis: Basis, pbx: str | None = None) -> dict[str, int]:
+    """`pbx-bridge report rebuild-rollups`: every pbx's rollups (or one's) from the raw rows, one
+    transaction per pbx. Rollup rows written, by pbx. A daemon writing meanwhile would see a state
+    that matches and carry on with its running sums; run it with the daemon stopped (a daemon
+    rebuilds by itself anyway when it finds no state or other settings)."""
+    from pbx_bridge.store.engine import async_engine
+
+    engine = async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            names = [pbx] if pbx is not None else await pbx_list(conn)
+        out = {}
+        for name in names:
+            async with engine.begin() as conn:
+                out[name] = await rebuild(conn, name, basis)
+        return out
+    finally:
+        await engine.dispose()

@@ -1,8 +1,8 @@
-"""rollups: per (pbx, local day, half-hour, queue, agent) sums of calls and offers for the reports
+"""rollups: per local day sums of calls and offers for the reports (pbx_bridge/rollups/tables.py)
 
 The tables start empty: the sums depend on the site's time zone and thresholds, which the
 migration does not know. The daemon fills them for its pbx from the stored rows before its first
-write (and again whenever those settings change); `pbx-bridge reports rebuild-rollups` does it by
+write (and again whenever those settings change); `pbx-bridge report rebuild-rollups` does it by
 hand. Until then the reports read the raw rows.
 
 Revision ID: rollups_0001
@@ -18,30 +18,31 @@ branch_labels = ("rollups",)
 depends_on = "0008"
 
 
-def _key() -> list:
+def _key(last: str) -> list:
     return [sa.Column("pbx", sa.String(64), nullable=False), sa.Column("day", sa.Date(), nullable=False),
-            sa.Column("half", sa.Integer(), nullable=False), sa.Column("queue", sa.String(80), nullable=False),
-            sa.Column("agent", sa.String(80), nullable=False)]
+            *([sa.Column("half", sa.Integer(), nullable=False)] if last == "half" else []),
+            sa.Column("queue", sa.String(80), nullable=False),
+            *([sa.Column("agent", sa.String(80), nullable=False)] if last == "agent" else [])]
 
 
-_PK = ("pbx", "day", "half", "queue", "agent")
+def _ints(*names: str) -> list:
+    return [sa.Column(name, sa.Integer(), nullable=False) for name in names]
 
 
 def upgrade() -> None:
     op.create_table(
-        "call_rollups", *_key(),
-        *(sa.Column(name, sa.Integer(), nullable=False) for name in ("offered", "answered", "timely", "abandoned",
-                                                                     "timeouts")),
-        sa.Column("talk_sum", sa.Float(), nullable=False),
-        sa.Column("talk_n", sa.Integer(), nullable=False),
-        sa.Column("ended_by_agent", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint(*_PK, name="pk_call_rollups"),
+        "call_rollups", *_key("half"), *_ints("offered", "answered", "timely", "abandoned", "timeouts"),
+        sa.Column("talk_sum", sa.Float(), nullable=False), *_ints("talk_n"),
+        sa.PrimaryKeyConstraint("pbx", "day", "half", "queue", name="pk_call_rollups"),
     )
     op.create_table(
-        "offer_rollups", *_key(),
-        *(sa.Column(name, sa.Integer(), nullable=False) for name in ("offers", "answered", "within_two_rings",
-                                                                     "rings", "missed")),
-        sa.PrimaryKeyConstraint(*_PK, name="pk_offer_rollups"),
+        "agent_rollups", *_key("agent"), *_ints("answered"), sa.Column("talk_sum", sa.Float(), nullable=False),
+        *_ints("talk_n", "ended_by_agent"),
+        sa.PrimaryKeyConstraint("pbx", "day", "queue", "agent", name="pk_agent_rollups"),
+    )
+    op.create_table(
+        "offer_rollups", *_key("agent"), *_ints("offers", "answered", "within_two_rings", "rings", "missed"),
+        sa.PrimaryKeyConstraint("pbx", "day", "queue", "agent", name="pk_offer_rollups"),
     )
     op.create_table(
         "rollup_state",
@@ -57,4 +58,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("rollup_state")
     op.drop_table("offer_rollups")
+    op.drop_table("agent_rollups")
     op.drop_table("call_rollups")
