@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select
 
-from pbx_bridge.rollups.tables import agent_rollups, call_rollups, offer_rollups, rollup_state
+from pbx_bridge.rollups.tables import agent_rollups, call_rollups, caller_rollups, offer_rollups, rollup_state
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
@@ -89,6 +89,15 @@ def agent_offers_query(first: date, last: date, pbx: str | None = None) -> Selec
                                                              "missed")))
             .where(*_days(offer_rollups, first, last, pbx)).group_by(r.queue, r.agent)
             .having(func.sum(r.offers) > 0))
+
+
+def repeat_candidates_query(first: date, last: date, calls_needed: int, pbx: str | None, pbxs: int) -> Select:
+    """The numbers that may be repeat callers: a number with `calls_needed` unanswered calls in a
+    day over `pbxs` PBX hosts has at least calls_needed / pbxs on one of them that day (an index
+    seek on caller_rollups). Their calls are then counted from the raw rows, exactly as before."""
+    r = caller_rollups.c
+    at_least = -(-calls_needed // max(pbxs, 1))
+    return select(r.caller_num).distinct().where(r.unanswered >= at_least, *_days(caller_rollups, first, last, pbx))
 
 
 def intraday_query(day: date, halves: int, pbx: str | None = None) -> Select:

@@ -33,7 +33,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import Select, and_, case, func, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from pbx_bridge.reports.ring_twice import COUNTED, within_two_rings_limit_s
@@ -42,6 +42,9 @@ from pbx_bridge.store.days import as_date, as_day_half, db_bound, local_day, loc
 from pbx_bridge.calls.tables import calls, offers, outbound_calls
 
 ANSWERED = ("answered", "transferred")
+# Spelled as the partial index ix_calls_unanswered's WHERE (rollups migration), so that the
+# planners (SQLite's matches terms as written) read the month's unanswered calls from it alone.
+UNANSWERED = text("calls.outcome NOT IN ('answered', 'transferred')")
 OUTBOUND_NOTE = ("outbound calls per agent per day (日呼出量): the calls the agent's own phone placed (table "
                  "outbound_calls), averaged over the days on which the agent placed any; an agent with none shows "
                  "'not measured' (no outbound call seen, or a phone the daemon does not know)")
@@ -116,18 +119,20 @@ def agent_offers_query(dialect: str, start: datetime, end: datetime, two_rings: 
 
 
 def repeat_callers_query(dialect: str, tz: ZoneInfo, start: datetime, end: datetime, settings: ReportsConfig,
-                         pbx: str | None = None) -> Select:
+                         pbx: str | None = None, numbers: list[str] | None = None) -> Select:
     """(local day, company, number) with at least `repeat_caller_calls` unanswered calls. Only the
-    unanswered calls are grouped (a tenth of a month's rows, not all of them)."""
+    unanswered calls are read (a tenth of a month's rows, from ix_calls_unanswered alone), and of
+    them only those of `numbers` when given (the candidates the rollups name)."""
     day = local_day(calls.c.joined_at, dialect, tz, start, end).label("day")
     company = company_of(calls.c.queue, settings).label("company")
     query = (
         select(day, company, calls.c.caller_num, func.count().label("unanswered"))
-        .where(_range(calls.c.joined_at, start, end, dialect), calls.c.caller_num != "",
-               calls.c.outcome.not_in(ANSWERED))
+        .where(_range(calls.c.joined_at, start, end, dialect), calls.c.caller_num != "", UNANSWERED)
         .group_by(day, company, calls.c.caller_num)
         .having(func.count() >= settings.repeat_caller_calls)
     )
+    if numbers is not None:
+        query = query.where(calls.c.caller_num.in_(numbers))
     return query if pbx is None else query.where(calls.c.pbx == pbx)
 
 

@@ -269,20 +269,29 @@ def monthly(engine, first: date, last: date, tz: ZoneInfo, settings: ReportsConf
     start, end = utc_bounds(first, last, tz)
     dialect = engine.dialect.name
     with engine.connect() as conn:
+        states = conn.execute(from_rollups.state_query()).all()
         if source == "auto":
-            source = "rollups" if rollups_usable(conn, tz, settings, two_rings, pbx) else "raw"
+            source = "rollups" if from_rollups.usable(states, tz, float(settings.timely_threshold_s),
+                                                      within_two_rings_limit_s(two_rings), pbx) else "raw"
         if source == "rollups":
             rows = [from_rollups.buckets(conn.execute(from_rollups.buckets_query(first, last, pbx)).all()),
                     conn.execute(from_rollups.agent_calls_query(first, last, pbx)).all(),
                     conn.execute(from_rollups.agent_offers_query(first, last, pbx)).all()]
+            pbxs = len([s for s in states if pbx is None or s.pbx == pbx])
+            candidates = sorted(conn.execute(from_rollups.repeat_candidates_query(
+                first, last, settings.repeat_caller_calls, pbx, pbxs)).scalars())
+            repeat = []
+            for i in range(0, len(candidates), 500):
+                repeat += conn.execute(repeat_callers_query(dialect, tz, start, end, settings, pbx,
+                                                            candidates[i:i + 500])).all()
+            rows.append(repeat)
         else:
             rows = [conn.execute(q).all() for q in (
                 calls_by_bucket_query(dialect, tz, start, end, settings, pbx),
                 agent_calls_query(dialect, start, end, pbx),
-                agent_offers_query(dialect, start, end, two_rings, pbx))]
-        rows += [conn.execute(q).all() for q in (
-            repeat_callers_query(dialect, tz, start, end, settings, pbx),
-            outbound_query(dialect, tz, start, end, pbx))]
+                agent_offers_query(dialect, start, end, two_rings, pbx),
+                repeat_callers_query(dialect, tz, start, end, settings, pbx))]
+        rows.append(conn.execute(outbound_query(dialect, tz, start, end, pbx)).all())
         numbers = sorted({r.caller_num for r in rows[3]})
         answered = []
         for i in range(0, len(numbers), 500):

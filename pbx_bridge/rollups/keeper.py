@@ -36,7 +36,7 @@ from pbx_bridge.store.days import db_bound, utc_bounds
 log = structlog.get_logger(__name__)
 
 INSERT_CHUNK = 2000  # rollup rows per INSERT when a day or a store is rebuilt
-_READ = ("pbx", "queue", "agent", "joined_at", "offered_at", "outcome", "wait_s", "talk_s", "ended_by", "result",
+_READ = ("pbx", "queue", "agent", "caller_num", "joined_at", "offered_at", "outcome", "wait_s", "talk_s", "ended_by", "result",
          "ring_s", "rings")
 
 

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, Table, and_, case, func, select
 
 from pbx_bridge.calls.tables import calls, offers
-from pbx_bridge.rollups.tables import agent_rollups, call_rollups, offer_rollups
+from pbx_bridge.rollups.tables import agent_rollups, call_rollups, caller_rollups, offer_rollups
 from pbx_bridge.store.days import as_date, as_day_half, local_day, local_slot
 
 ANSWERED = ("answered", "transferred")
@@ -68,6 +68,12 @@ def agent_sums(row: dict, basis: Basis):
         1, float(talk) if talk is not None else 0.0, int(talk is not None), int(row.get("ended_by") == "agent"))
 
 
+def caller_sums(row: dict, basis: Basis):
+    if row["outcome"] in ANSWERED or not row.get("caller_num"):
+        return None
+    return (row["pbx"], utc(row["joined_at"]).astimezone(basis.tz).date(), row["caller_num"]), (1,)
+
+
 def offer_sums(row: dict, basis: Basis):
     result = row["result"]
     if result not in COUNTED:
@@ -105,6 +111,13 @@ def agent_group(dialect: str, basis: Basis, start: datetime, end: datetime) -> S
             .where(c.outcome.in_(ANSWERED)).group_by(c.pbx, day, c.queue, agent))
 
 
+def caller_group(dialect: str, basis: Basis, start: datetime, end: datetime) -> Select:
+    c = calls.c
+    day = local_day(c.joined_at, dialect, basis.tz, start, end).label("day")
+    return (select(c.pbx, day, c.caller_num, func.count())
+            .where(c.outcome.not_in(ANSWERED), c.caller_num != "").group_by(c.pbx, day, c.caller_num))
+
+
 def offer_group(dialect: str, basis: Basis, start: datetime, end: datetime) -> Select:
     o = offers.c
     day = local_day(o.offered_at, dialect, basis.tz, start, end).label("day")
@@ -123,6 +136,10 @@ def _slot_key(row) -> tuple:
 
 def _day_key(row) -> tuple:
     return (row[0], as_date(row[1]), row[2], row[3])
+
+
+def _caller_key(row) -> tuple:
+    return (row[0], as_date(row[1]), row[2])
 
 
 @dataclass(frozen=True)
@@ -148,6 +165,8 @@ TARGETS = (
            ("answered", "talk_sum", "talk_n", "ended_by_agent"), agent_sums, agent_group, _day_key),
     Target(offer_rollups, offers, "offered_at", ("pbx", "day", "queue", "agent"),
            ("offers", "answered", "within_two_rings", "rings", "missed"), offer_sums, offer_group, _day_key),
+    Target(caller_rollups, calls, "joined_at", ("pbx", "day", "caller_num"), ("unanswered",), caller_sums,
+           caller_group, _caller_key, width=3),
 )
 
 

@@ -6,7 +6,8 @@ would have nearly one row per call: 40 agents x 10 queues x 48 half-hours a day)
 - `call_rollups`, per (pbx, local day, half-hour, queue): the call figures by half-hour, by day, by
   company (the queue -> company map is applied on read, so it may change at any time);
 - `agent_rollups` (answered calls) and `offer_rollups` (offers), per (pbx, local day, queue, agent):
-  the per-agent lines of the monthly report and the ring-twice compliance.
+  the per-agent lines of the monthly report and the ring-twice compliance;
+- `caller_rollups`, per (pbx, local day, number): unanswered calls, to find repeat callers.
 
 On the store's one `metadata` (store/schema.py: its naming convention). Changed only together with
 a migration in this room's migrations/. `agent` is '' for a row without one.
@@ -14,7 +15,7 @@ a migration in this room's migrations/. `agent` is '' for a row without one.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, DateTime, Float, Integer, String, Table
+from sqlalchemy import Column, Date, DateTime, Float, Index, Integer, String, Table
 
 from pbx_bridge.store.schema import metadata
 
@@ -62,6 +63,18 @@ offer_rollups = Table(
     Column("within_two_rings", Integer, nullable=False),  # answered, ring_s <= two_rings_limit_s
     Column("rings", Integer, nullable=False),
     Column("missed", Integer, nullable=False),  # no-answer
+)
+
+# The unanswered calls of each number that day (any queue): the monthly report's repeat callers are
+# looked for only among the numbers with enough of them (an index seek), then counted from the raw rows.
+caller_rollups = Table(
+    "caller_rollups",
+    metadata,
+    Column("pbx", String(64), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("caller_num", String(80), primary_key=True),
+    Column("unanswered", Integer, nullable=False),
+    Index("ix_caller_rollups_unanswered", "unanswered", "day"),
 )
 
 # What a pbx's rollups were built with: a report reads them only when its own settings match.

@@ -75,11 +75,14 @@ class Store:
         asyncio.run(run())
 
 
-def assert_same_reports(url: str, tz: ZoneInfo, first: date, last: date) -> dict:
+def assert_same_reports(url: str, tz: ZoneInfo, first: date, last: date, pbxs: tuple = ()) -> dict:
     engine = sync_engine(url)
     try:
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(rollup_state)).scalar_one() >= 1
+        for pbx in pbxs:
+            assert monthly.monthly(engine, first, last, tz, SETTINGS, TWO, pbx, source="rollups").as_dict() == \
+                monthly.monthly(engine, first, last, tz, SETTINGS, TWO, pbx, source="raw").as_dict()
         raw = monthly.monthly(engine, first, last, tz, SETTINGS, TWO, source="raw").as_dict()
         rolled = monthly.monthly(engine, first, last, tz, SETTINGS, TWO, source="rollups").as_dict()
         auto = monthly.monthly(engine, first, last, tz, SETTINGS, TWO).as_dict()
@@ -158,11 +161,11 @@ def synthetic_month(tz: ZoneInfo, seed: int = 7, n: int = 1500) -> dict[date, li
         answered = outcome in ("answered", "transferred")
         agent = rnd.choice(("201", "202", "203", "204")) if answered else None
         uid = f"1790000000.{i}"
-        rec = make_call(uid, joined_at=at, queue=queue, outcome=outcome, agent=agent,
+        rec = make_call(uid, pbx="pbx2" if i % 5 == 0 else "pbx1", joined_at=at, queue=queue, outcome=outcome, agent=agent,
                         caller_num=f"1390000{rnd.randrange(40):04d}", wait_s=round(rnd.uniform(0, 45), 3),
                         talk_s=round(rnd.uniform(5, 600), 3) if answered else None,
                         ended_by=rnd.choice(("agent", "caller")) if answered else "caller")
-        offer = make_offer(uid, f"{uid}-0", queue=queue, agent=agent or rnd.choice(("201", "202")),
+        offer = make_offer(uid, f"{uid}-0", pbx=rec.pbx, queue=queue, agent=agent or rnd.choice(("201", "202")),
                            offered_at=at + timedelta(seconds=1), ring_s=round(rnd.uniform(0, 9), 2),
                            rings=rnd.randrange(1, 3), result="answered" if answered else rnd.choice(
                                ("no-answer", "caller-left", "busy")))
@@ -198,8 +201,10 @@ def build_month(url: str, tz: ZoneInfo) -> Store:
 def test_a_synthetic_month_gives_the_same_reports_from_rollups_and_from_raw_rows(tmp_path):
     store = build_month(f"sqlite:///{tmp_path}/store.db", NY)
     assert store.keeper.recomputed > 0 and store.keeper.added > 0  # both paths were taken
-    raw = assert_same_reports(store.url, NY, date(2026, 11, 1), date(2026, 11, 30))
+    raw = assert_same_reports(store.url, NY, date(2026, 11, 1), date(2026, 11, 30), ("pbx1", "pbx2"))
     assert raw["total"]["offered"] > 1000
+    assert len(raw["repeat_callers"]) > 10 and raw["by_day"][0]["offered"]
+    assert sorted(store.keeper.health()["ready"]) == ["pbx1", "pbx2"]
 
 
 def test_a_record_landing_in_a_closed_day_changes_the_report_as_the_raw_rows_do(tmp_path):
