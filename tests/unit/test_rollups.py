@@ -282,3 +282,95 @@ def test_postgresql_keeps_the_same_rollups_and_reports_as_sqlite(tmp_path, pg_ur
     pg = build_month(pg_url, NY)
     first, last = date(2026, 11, 1), date(2026, 11, 30)
     assert assert_same_reports(pg.url, NY, first, last) == assert_same_reports(lite.url, NY, first, last)
+
+
+def test_the_rollups_migration_makes_the_tables_the_code_writes(tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from pbx_bridge.rooms import tables
+
+    url = f"sqlite:///{tmp_path}/store.db"
+    upgrade(url)
+    engine = sync_engine(url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), tables())
+    engine.dispose()
+    assert [d for d in diff if "rollup" in repr(d)] == []
+
+
+def test_a_batch_whose_rollups_fail_is_not_written_and_is_retried_whole(tmp_path):
+    url = f"sqlite:///{tmp_path}/store.db"
+    store = Store(url, SH)
+    failing = {"left": 1}
+
+    async def fail_once(conn, table, rows, write) -> None:
+        await write()
+        if failing["left"]:
+            failing["left"] -= 1
+            raise RuntimeError("rollups down")
+
+    async def run() -> None:
+        engine = async_engine(url)
+        writer = StoreWriter(engine, kinds=record_kinds())
+        writer.add_batch_hook(store.keeper.hook)
+        writer.add_batch_hook(fail_once)
+        writer.put(make_call("3.1", joined_at=datetime(2026, 11, 1, 4, tzinfo=timezone.utc)))
+        assert not await writer._write_next()  # the batch failed: neither the row nor its sums
+        assert writer.pending and writer.failures == 1
+        async with engine.connect() as conn:
+            assert (await conn.execute(select(func.count()).select_from(call_rollups))).scalar_one() == 0
+        assert await writer._write_next()
+        await engine.dispose()
+
+    asyncio.run(run())
+    assert_same_reports(url, SH, date(2026, 11, 1), date(2026, 11, 30))
+    engine = sync_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.sum(call_rollups.c.offered))).scalar_one() == 1
+    engine.dispose()
+
+
+def test_the_daemons_intraday_report_reads_the_rollups_and_gives_the_raw_figures(tmp_path):
+    store = build_month(f"sqlite:///{tmp_path}/store.db", SH)
+
+    async def both(day, until):
+        engine = async_engine(store.url)
+        try:
+            return [await intraday.report_async(engine, day, SH, SETTINGS, until, source=s) for s in ("rollups", "raw")]
+        finally:
+            await engine.dispose()
+
+    for day in (date(2026, 11, 3), date(2026, 11, 28)):
+        for until in (time(11, 30), time(16, 30), time(9, 5)):
+            rolled, raw = asyncio.run(both(day, until))
+            assert rolled == raw and raw["total"]["offered"]
+
+
+def test_rebuild_rollups_from_the_command_line_fills_an_existing_store(tmp_path):
+    from click.testing import CliRunner
+
+    from pbx_bridge.cli import cli
+
+    url = f"sqlite:///{tmp_path}/store.db"
+    upgrade(url)
+
+    async def without_hook() -> None:
+        engine = async_engine(url)
+        writer = StoreWriter(engine, kinds=record_kinds())
+        for i in range(4):
+            writer.put(make_call(f"4.{i}", joined_at=datetime(2026, 11, 2 + i, 4, tzinfo=timezone.utc)))
+        await writer.flush()
+        await engine.dispose()
+
+    asyncio.run(without_hook())
+    config = tmp_path / "config.yaml"
+    config.write_text(f"ami:\n  host: h\nstore:\n  url: {url}\n")
+    result = CliRunner().invoke(cli, ["report", "rebuild-rollups", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "pbx1:" in result.output
+    engine = sync_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.sum(call_rollups.c.offered))).scalar_one() == 4
+        assert monthly.rollups_usable(conn, SH, ReportsConfig(), TWO, "pbx1")
+    engine.dispose()
