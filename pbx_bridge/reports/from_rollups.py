@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Date, Select, func, literal, select
 
 from pbx_bridge.rollups.tables import agent_rollups, call_rollups, caller_rollups, offer_rollups, rollup_state
 
@@ -59,11 +59,22 @@ def _sum(column):
     return func.sum(column).label(column.name)
 
 
-def buckets_query(first: date, last: date, pbx: str | None = None) -> Select:
+_CALL_SUMS = ("offered", "answered", "timely", "abandoned", "timeouts", "talk_sum", "talk_n")
+
+
+def days_query(first: date, last: date, pbx: str | None = None) -> Select:
+    """Per (local day, queue): the monthly report's call figures by day and company (half = 0)."""
     r = call_rollups.c
-    return (select(r.day, r.half, r.queue, *(_sum(r[n]) for n in ("offered", "answered", "timely", "abandoned",
-                                                                   "timeouts", "talk_sum", "talk_n")))
-            .where(*_days(call_rollups, first, last, pbx)).group_by(r.day, r.half, r.queue)
+    return (select(r.day, literal(0).label("half"), r.queue, *(_sum(r[n]) for n in _CALL_SUMS))
+            .where(*_days(call_rollups, first, last, pbx)).group_by(r.day, r.queue)
+            .having(func.sum(r.offered) > 0))
+
+
+def halves_query(first: date, last: date, pbx: str | None = None) -> Select:
+    """Per (half-hour of the day, queue) over the whole period (day 1970-01-01)."""
+    r = call_rollups.c
+    return (select(literal(date(1970, 1, 1), Date).label("day"), r.half, r.queue, *(_sum(r[n]) for n in _CALL_SUMS))
+            .where(*_days(call_rollups, first, last, pbx)).group_by(r.half, r.queue)
             .having(func.sum(r.offered) > 0))
 
 

@@ -1,6 +1,7 @@
 """rollups: per local day sums of calls and offers for the reports (pbx_bridge/rollups/tables.py)
 
-Also a partial index on the unanswered calls, for the repeat callers. The tables start empty: the sums depend on the site's time zone and thresholds, which the
+Also two indexes on calls for the repeat callers: a partial one on the unanswered calls, and one
+by number. The tables start empty: the sums depend on the site's time zone and thresholds, which the
 migration does not know. The daemon fills them for its pbx from the stored rows before its first
 write (and again whenever those settings change); `pbx-bridge report rebuild-rollups` does it by
 hand. Until then the reports read the raw rows.
@@ -35,6 +36,8 @@ UNANSWERED = "outcome NOT IN ('answered', 'transferred')"
 
 
 def upgrade() -> None:
+    # and the answered calls of those few numbers: a seek per number, bounded to the month
+    op.create_index("ix_calls_caller", "calls", ["caller_num", "joined_at", "outcome", "queue", "pbx"])
     op.create_index("ix_calls_unanswered", "calls", ["joined_at", "caller_num", "queue", "pbx", "outcome"],
                     sqlite_where=sa.text(UNANSWERED), postgresql_where=sa.text(UNANSWERED))
     op.create_table(
@@ -71,6 +74,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_calls_unanswered", "calls")
+    op.drop_index("ix_calls_caller", "calls")
     op.drop_table("rollup_state")
     op.drop_table("caller_rollups")
     op.drop_table("offer_rollups")
