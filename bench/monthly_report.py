@@ -169,7 +169,7 @@ def measure(name: str, url: str, load, n: int, out_dir: Path | None, repeat: int
             count = conn.execute(text("SELECT count(*) FROM calls")).scalar_one()
         assert count == n, count
         reports = {}
-        print(f"{name}: best of {raw_repeat} (raw) and {repeat} (rollups)")
+        print(f"{name}: best of {max(raw_repeat, 1)} (raw) and {repeat} (rollups)")
         print(f"{name}: {'':34}{'raw rows':>10}{'rollups':>10}{'ratio':>8}")
         day = date(2026, 11, 17)
         until = datetime.min.time().replace(hour=16, minute=30)
@@ -180,7 +180,11 @@ def measure(name: str, url: str, load, n: int, out_dir: Path | None, repeat: int
                  lambda src: intraday.report(engine, day, TZ, SETTINGS, until, source=src)),
                 ("ring-twice compliance (month)",
                  lambda src: ring_twice.compliance(engine, FIRST, LAST, TZ, CN, "month", source=src))):
-            raw_s, raw = timed(lambda: fn("raw"), raw_repeat)
+            if not raw_repeat and label.startswith("ring-twice"):  # the raw path reads every offer in Python
+                roll_s, rolled = timed(lambda: fn("rollups"), repeat)
+                print(f"{name}: {label:34}{'(skipped)':>10}{roll_s:>9.3f}s")
+                continue
+            raw_s, raw = timed(lambda: fn("raw"), max(raw_repeat, 1))
             roll_s, rolled = timed(lambda: fn("rollups"), repeat)
             reports[label] = (raw, rolled)
             print(f"{name}: {label:34}{raw_s:>9.3f}s{roll_s:>9.3f}s{raw_s / roll_s:>7.1f}x")
@@ -239,7 +243,7 @@ def main() -> None:
                                               "caller_rollups, rollup_state"))
                         engine.dispose()
                         measure(f"postgresql-{args.pg_large_calls // 1_000_000}M", server.url, load_postgres,
-                                args.pg_large_calls, None, raw_repeat=1)
+                                args.pg_large_calls, None, raw_repeat=0)
                 finally:
                     server.stop()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

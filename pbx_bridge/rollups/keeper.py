@@ -35,6 +35,9 @@ from pbx_bridge.store.days import db_bound, utc_bounds
 
 log = structlog.get_logger(__name__)
 
+# A day stays open this long after its midnight: the calls that joined before it and end after
+# (every night, a few batches of them) add to its running sums instead of recomputing it each time.
+CLOSE_AFTER = timedelta(hours=2)
 INSERT_CHUNK = 2000  # rollup rows per INSERT when a day or a store is rebuilt
 _READ = ("pbx", "queue", "agent", "caller_num", "joined_at", "offered_at", "outcome", "wait_s", "talk_s", "ended_by", "result",
          "ring_s", "rings")
@@ -108,9 +111,9 @@ def matches(state, basis: Basis) -> bool:
 
 class RollupKeeper:
     def __init__(self, basis: Basis, today: Callable[[], date] | None = None) -> None:
-        """`today`: the local day still open (tests set it; by default the site's calendar)."""
+        """`today`: the local day still open (tests set it; by default the site's calendar, CLOSE_AFTER late)."""
         self.basis = basis
-        self.today = today or (lambda: datetime.now(basis.tz).date())
+        self.today = today or (lambda: (datetime.now(basis.tz) - CLOSE_AFTER).date())
         self._ready: set[str] = set()
         self.added = 0  # groups changed by running sums
         self.recomputed = 0  # (pbx, day) recomputed from raw rows
