@@ -10,7 +10,6 @@ whose day boundaries move (America/New_York ends DST on 2026-11-01).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 from dataclasses import replace
@@ -22,7 +21,7 @@ import pytest
 from sqlalchemy import func, select
 
 from pbx_bridge.ami.transcript import replay
-from pbx_bridge.calls.records import CallRecord, OfferRecord
+from pbx_bridge.calls.records import CallRecord
 from pbx_bridge.calls.tracker import WANTED_EVENTS, CallTracker
 from pbx_bridge.reconcile.builder import CallBuilder
 from pbx_bridge.reconcile.lines import parse_line
