@@ -1,11 +1,17 @@
 """The monthly operations report over one million synthetic calls, in SQLite and in PostgreSQL.
 
 Generates a month of calls (and their offers) with a realistic shape (office hours, 10 queues in
-4 companies, 40 agents, a few percent abandoned, repeat callers), loads them in big batches, then
-times building the monthly report (four GROUP BY queries; Python only sees their few rows) and
-the intraday report and handover of one day. Not a test: it prints figures for docs/benchmarks.md.
+4 companies, 40 agents, a few percent abandoned, repeat callers), loads them in big batches (COPY
+on PostgreSQL), then times the monthly report, the intraday report of one day and the ring-twice
+compliance of the month, and the handover of one day. Not a test: it prints figures for
+docs/benchmarks.md.
 
     .venv/bin/python bench/monthly_report.py [--calls 1000000] [--no-postgres] [--pg-port 55433]
+                                             [--pg-large-calls 10000000]
+
+Each report is timed both ways in the same run: from the raw rows (source="raw") and from the
+rollups (pbx_bridge/rollups, built here from the loaded rows as a daemon does on its first write),
+with the ratio; the two monthly reports must be equal.
 
 PostgreSQL is a throwaway server (tests/support/postgres.py; root and Debian's postgresql needed).
 """
@@ -13,6 +19,7 @@ PostgreSQL is a throwaway server (tests/support/postgres.py; root and Debian's p
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import platform
 import random
@@ -29,8 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text
 
-from pbx_bridge.reports import handover, intraday, monthly
+from pbx_bridge.reports import handover, intraday, monthly, ring_twice
 from pbx_bridge.reports.settings import ReportsConfig
+from pbx_bridge.ring import RingConfig, two_rings_s, within_two_rings_limit_s
+from pbx_bridge.rollups.keeper import rebuild_store
+from pbx_bridge.rollups.sums import Basis
 from pbx_bridge.store.engine import sync_engine
 from pbx_bridge.rooms import upgrade
 
@@ -44,6 +54,8 @@ CALL_COLS = ("pbx", "uniqueid", "seq", "linkedid", "queue", "caller_num", "calle
              "outcome", "wait_s", "agent", "interface", "ring_s", "talk_s", "ended_by", "hangup_cause", "incomplete")
 OFFER_COLS = ("pbx", "uniqueid", "offer_id", "queue", "agent", "interface", "offered_at", "ring_s", "rings", "result")
 BATCH = 50_000
+CN = RingConfig(cadence="cn", two_rings="end_of_second_ring")
+TWO_RINGS = two_rings_s(CN)  # 6.0
 
 
 def generate(n: int, seed: int = 5):
@@ -137,30 +149,58 @@ def timed(fn, repeat: int = 3):
     return best, out
 
 
-def measure(name: str, url: str, load, n: int, out_dir: Path) -> None:
+def build_rollups(url: str) -> tuple[float, int]:
+    """What a daemon does before its first write on a store without rollups (rollups/keeper.py)."""
+    started = time.perf_counter()
+    rows = asyncio.run(rebuild_store(url, Basis(TZ, float(SETTINGS.timely_threshold_s),
+                                                within_two_rings_limit_s(TWO_RINGS))))
+    return time.perf_counter() - started, sum(rows.values())
+
+
+def measure(name: str, url: str, load, n: int, out_dir: Path | None, repeat: int = 3, raw_repeat: int = 3) -> None:
     upgrade(url)
     load_s, n_offers = load(url, n)
     print(f"{name}: loaded {n:,} calls + {n_offers:,} offers in {load_s:.1f} s")
+    build_s, rollup_rows = build_rollups(url)
+    print(f"{name}: rollups built from the raw rows in {build_s:.1f} s ({rollup_rows:,} rollup rows)")
     engine = sync_engine(url)
     try:
         with engine.connect() as conn:
             count = conn.execute(text("SELECT count(*) FROM calls")).scalar_one()
         assert count == n, count
-        seconds, rep = timed(lambda: monthly.monthly(engine, FIRST, LAST, TZ, SETTINGS, 6.0))
+        reports = {}
+        print(f"{name}: best of {max(raw_repeat, 1)} (raw) and {repeat} (rollups)")
+        print(f"{name}: {'':34}{'raw rows':>10}{'rollups':>10}{'ratio':>8}")
+        day = date(2026, 11, 17)
+        until = datetime.min.time().replace(hour=16, minute=30)
+        for label, fn in (
+                ("monthly report",
+                 lambda src: monthly.monthly(engine, FIRST, LAST, TZ, SETTINGS, TWO_RINGS, source=src)),
+                ("intraday report (a day to 16:30)",
+                 lambda src: intraday.report(engine, day, TZ, SETTINGS, until, source=src)),
+                ("ring-twice compliance (month)",
+                 lambda src: ring_twice.compliance(engine, FIRST, LAST, TZ, CN, "month", source=src))):
+            if not raw_repeat and label.startswith("ring-twice"):  # the raw path reads every offer in Python
+                roll_s, rolled = timed(lambda: fn("rollups"), repeat)
+                print(f"{name}: {label:34}{'(skipped)':>10}{roll_s:>9.3f}s")
+                continue
+            raw_s, raw = timed(lambda: fn("raw"), max(raw_repeat, 1))
+            roll_s, rolled = timed(lambda: fn("rollups"), repeat)
+            reports[label] = (raw, rolled)
+            print(f"{name}: {label:34}{raw_s:>9.3f}s{roll_s:>9.3f}s{raw_s / roll_s:>7.1f}x")
+        raw, rep = next(iter(reports.values()))
+        assert raw.as_dict() == rep.as_dict(), "the two paths differ"
         t = rep.total.counts
-        print(f"{name}: monthly report {seconds:.2f} s (best of 3) — offered {t.offered:,}, answered {t.answered:,}, "
+        print(f"{name}: same figures both ways — offered {t.offered:,}, answered {t.answered:,}, "
               f"answer rate {t.answer_rate:.2%}, timely {t.timely_rate:.2%}, AHT {t.aht_s:.1f} s, "
               f"{len(rep.agents)} agent lines, {len(rep.repeat_callers):,} repeat callers, "
               f"{len(rep.misses())} misses")
         html_s, page = timed(lambda: __import__("pbx_bridge.reports.html", fromlist=["render"]).render(rep))
         print(f"{name}: HTML page {html_s * 1000:.0f} ms, {len(page) / 1024:.0f} KiB")
-        day = date(2026, 11, 17)
-        seconds, _ = timed(lambda: intraday.report(engine, day, TZ, SETTINGS, datetime.min.time().replace(hour=16,
-                                                                                                      minute=30)))
-        print(f"{name}: intraday report (one day, until 16:30) {seconds * 1000:.0f} ms")
-        seconds, (path, rows) = timed(lambda: handover.write(engine, out_dir / name, day, TZ), 1)
-        print(f"{name}: handover CSV of one day {seconds * 1000:.0f} ms, {rows:,} records, "
-              f"{path.stat().st_size / 1e6:.1f} MB")
+        if out_dir is not None:
+            seconds, (path, rows) = timed(lambda: handover.write(engine, out_dir / name, day, TZ), 1)
+            print(f"{name}: handover CSV of one day {seconds * 1000:.0f} ms, {rows:,} records, "
+                  f"{path.stat().st_size / 1e6:.1f} MB")
     finally:
         engine.dispose()
 
@@ -170,6 +210,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--pg-port", type=int, default=55433)
+    parser.add_argument("--pg-large-calls", type=int, default=0,
+                        help="then a PostgreSQL run with this many calls (10000000: about 20 min to load)")
     args = parser.parse_args()
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -194,6 +236,14 @@ def main() -> None:
                         print(f"postgresql: {conn.execute(text('SHOW server_version')).scalar_one()}")
                     engine.dispose()
                     measure("postgresql", server.url, load_postgres, args.calls, Path(tmp))
+                    if args.pg_large_calls:
+                        engine = sync_engine(server.url)
+                        with engine.begin() as conn:
+                            conn.execute(text("TRUNCATE calls, offers, call_rollups, agent_rollups, offer_rollups, "
+                                              "caller_rollups, rollup_state"))
+                        engine.dispose()
+                        measure(f"postgresql-{args.pg_large_calls // 1_000_000}M", server.url, load_postgres,
+                                args.pg_large_calls, None, raw_repeat=0)
                 finally:
                     server.stop()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

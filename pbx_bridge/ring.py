@@ -57,3 +57,13 @@ def two_rings_s(ring: RingConfig) -> float:
         return 2 * cycle_s(ring)
     return cycle_s(ring) + pattern.on_ms / 1000
 
+
+
+RING_JITTER_S = 0.25  # the Dial timeout's own jitter is not the agent's fault
+
+
+def within_two_rings_limit_s(two_rings: float) -> float:
+    """The longest ring, in seconds, of an offer answered "within two rings": the one limit the
+    ring-twice report, the monthly report's SQL and the rollups (which count against it as rows
+    are written) all use."""
+    return two_rings + RING_JITTER_S

@@ -10,6 +10,7 @@ core.rota) comes after it.
 ROOMS = (
     "live",  # live state: MQTT, wallboard
     "calls",  # the agents' outbound calls and phone book
+    "rollups",  # the reports' per-half-hour sums, kept in the store writer's transaction
     "ring_twice",
     "rota",  # shared by voicemail and agents: the rota and the PIN gate
     "incidents",  # before agents: the gap's incident is open when the agents' recovery tells its repairs

@@ -44,6 +44,23 @@ def report_ring_twice(config_path: str, first: date, last: date, by: str, fmt: s
         emit(dicts, list(dicts[0]) if dicts else ["period", "agent"], fmt)
 
 
+@report.command("rebuild-rollups")
+@config_option
+@click.option("--pbx", default=None, help="Only this PBX host's rollups (default: every PBX in the store).")
+def report_rebuild_rollups(config_path: str, pbx: str | None) -> None:
+    """Rebuild the reports' rollups from the stored calls and offers (docs/reports.md)."""
+    import asyncio
+
+    from pbx_bridge.rollups.keeper import rebuild_store
+    from pbx_bridge.rollups.wiring import basis
+    from pbx_bridge.rooms import upgrade
+
+    cfg = _load(config_path)
+    upgrade(cfg.store.url)
+    for name, rows in asyncio.run(rebuild_store(cfg.store.url, basis(cfg), pbx)).items():
+        click.echo(f"{name}: {rows} rollup rows")
+
+
 @cli.group("voicemail")
 def voicemail_group() -> None:
     """Voicemail duty (rules §2)."""

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pbx_bridge.reports import from_rollups
 from pbx_bridge.reports.kpi import intraday_query
 from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.store.days import utc_bounds
@@ -47,21 +48,46 @@ def build(rows: Iterable, day: date, until: datetime, tz: ZoneInfo, settings: Re
 
 
 def report(engine, day: date, tz: ZoneInfo, settings: ReportsConfig, until: time | None = None,
-           pbx: str | None = None, now: datetime | None = None) -> dict:
-    """On a sync engine (the CLI)."""
+           pbx: str | None = None, now: datetime | None = None, source: str = "auto") -> dict:
+    """On a sync engine (the CLI). `source`: "rollups", "raw" or "auto" (the rollups when they match)."""
     start, end = bounds(day, until, tz, now)
+    dialect = engine.dialect.name
     with engine.connect() as conn:
-        rows = conn.execute(intraday_query(engine.dialect.name, start, end, settings, pbx)).all()
+        split = _split(conn.execute(from_rollups.state_query()).all(), source, day, end, tz, pbx)
+        if split is None:
+            rows = conn.execute(intraday_query(dialect, start, end, settings, pbx)).all()
+        else:
+            halves, partial = split
+            rows = from_rollups.intraday_rows(
+                conn.execute(from_rollups.intraday_query(day, halves, pbx)).all(),
+                conn.execute(intraday_query(dialect, partial, end, settings, pbx)).all() if partial < end else [],
+                settings.company_of)
     return build(rows, day, end, tz, settings)
 
 
 async def report_async(engine: AsyncEngine, day: date, tz: ZoneInfo, settings: ReportsConfig,
-                       until: time | None = None, pbx: str | None = None, now: datetime | None = None) -> dict:
-    """On the daemon's async engine: one GROUP BY over today's rows, the loop free meanwhile."""
+                       until: time | None = None, pbx: str | None = None, now: datetime | None = None,
+                       source: str = "auto") -> dict:
+    """On the daemon's async engine: a few sums of the rollups (or one GROUP BY over today's rows)."""
     start, end = bounds(day, until, tz, now)
+    dialect = engine.dialect.name
     async with engine.connect() as conn:
-        rows = (await conn.execute(intraday_query(engine.dialect.name, start, end, settings, pbx))).all()
+        split = _split((await conn.execute(from_rollups.state_query())).all(), source, day, end, tz, pbx)
+        if split is None:
+            rows = (await conn.execute(intraday_query(dialect, start, end, settings, pbx))).all()
+        else:
+            halves, partial = split
+            raw = (await conn.execute(intraday_query(dialect, partial, end, settings, pbx))).all() \
+                if partial < end else []
+            rows = from_rollups.intraday_rows(
+                (await conn.execute(from_rollups.intraday_query(day, halves, pbx))).all(), raw, settings.company_of)
     return build(rows, day, end, tz, settings)
+
+
+def _split(states, source: str, day: date, end: datetime, tz: ZoneInfo, pbx: str | None):
+    if source == "raw" or (source == "auto" and not from_rollups.usable(states, tz, None, None, pbx)):
+        return None
+    return from_rollups.intraday_split(day, end, tz)
 
 
 def as_table(rep: dict) -> str:

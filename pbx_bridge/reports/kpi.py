@@ -29,83 +29,25 @@ one (the daemon's scheduler), so both give the same figures.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Integer, Select, and_, case, cast, func, literal, select
+from sqlalchemy import Select, and_, case, func, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from pbx_bridge.reports.ring_twice import COUNTED, within_two_rings_limit_s
 from pbx_bridge.reports.settings import ReportsConfig
-from pbx_bridge.store.days import db_bound
+from pbx_bridge.store.days import as_date, as_day_half, db_bound, local_day, local_slot, offset_changes  # noqa: F401
 from pbx_bridge.calls.tables import calls, offers, outbound_calls
 
 ANSWERED = ("answered", "transferred")
+# Spelled as the partial index ix_calls_unanswered's WHERE (rollups migration), so that the
+# planners (SQLite's matches terms as written) read the month's unanswered calls from it alone.
+UNANSWERED = text("calls.outcome NOT IN ('answered', 'transferred')")
 OUTBOUND_NOTE = ("outbound calls per agent per day (日呼出量): the calls the agent's own phone placed (table "
                  "outbound_calls), averaged over the days on which the agent placed any; an agent with none shows "
                  "'not measured' (no outbound call seen, or a phone the daemon does not know)")
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-
-
-# --- local day and half-hour, per dialect ---------------------------------------------------------
-
-def offset_changes(tz: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
-    """[(from_utc, offset_s)]: the zone's UTC offset from each moment on, over [start, end)."""
-    def offset(moment: datetime) -> int:
-        return int(moment.astimezone(tz).utcoffset().total_seconds())
-
-    changes = [(start, offset(start))]
-    step = start
-    while step < end:
-        nxt = min(step + timedelta(hours=1), end)
-        if offset(nxt) != changes[-1][1] and nxt < end:
-            lo, hi = step, nxt  # the change lies in (lo, hi]: bisect to the second
-            while hi - lo > timedelta(seconds=1):
-                mid = lo + (hi - lo) / 2
-                lo, hi = (mid, hi) if offset(mid) == changes[-1][1] else (lo, mid)
-            changes.append((hi, offset(hi)))
-        step = nxt
-    return changes
-
-
-def local_slot(column, dialect: str, tz: ZoneInfo, start: datetime, end: datetime) -> ColumnElement:
-    """The local half-hour of a UTC timestamp column as one integer: half-hours since 1970-01-01 00:00
-    local time (slot // 48 is the local day, slot % 48 the half-hour of the day). One integer
-    makes the GROUP BY cheap; `as_day_half` turns it back."""
-    if dialect == "postgresql":
-        local = func.timezone(literal(tz.key), column)
-        return cast(func.floor(func.extract("epoch", local) / 1800), Integer)
-    return _sqlite_local_epoch(column, dialect, tz, start, end) // 1800
-
-
-def local_day(column, dialect: str, tz: ZoneInfo, start: datetime, end: datetime) -> ColumnElement:
-    """The local day as days since 1970-01-01 (SQLite) or a date (PostgreSQL); see `as_date`."""
-    if dialect == "postgresql":
-        return cast(func.timezone(literal(tz.key), column), Date)
-    return _sqlite_local_epoch(column, dialect, tz, start, end) // 86400
-
-
-def _sqlite_local_epoch(column, dialect: str, tz: ZoneInfo, start: datetime, end: datetime) -> ColumnElement:
-    changes = offset_changes(tz, start, end)
-    if len(changes) == 1:
-        off = literal(changes[0][1])
-    else:
-        off = case(*((column < db_bound(at, dialect), value) for (at, _), (_, value) in zip(changes[1:], changes)),
-                   else_=changes[-1][1])
-    return func.unixepoch(column) + off
-
-
-def as_day_half(slot: int) -> tuple[date, int]:
-    slot = int(slot)
-    return date.fromordinal(_EPOCH_ORDINAL + slot // 48), slot % 48
-
-
-def as_date(value: Any) -> date:
-    """The day a `local_day()` value stands for (SQLite: days since 1970, PostgreSQL: a date)."""
-    if isinstance(value, date):
-        return value
-    return date.fromordinal(_EPOCH_ORDINAL + int(value))
 
 
 def company_of(queue_column, settings: ReportsConfig) -> ColumnElement:
@@ -177,18 +119,20 @@ def agent_offers_query(dialect: str, start: datetime, end: datetime, two_rings: 
 
 
 def repeat_callers_query(dialect: str, tz: ZoneInfo, start: datetime, end: datetime, settings: ReportsConfig,
-                         pbx: str | None = None) -> Select:
+                         pbx: str | None = None, numbers: list[str] | None = None) -> Select:
     """(local day, company, number) with at least `repeat_caller_calls` unanswered calls. Only the
-    unanswered calls are grouped (a tenth of a month's rows, not all of them)."""
+    unanswered calls are read (a tenth of a month's rows, from ix_calls_unanswered alone), and of
+    them only those of `numbers` when given (the candidates the rollups name)."""
     day = local_day(calls.c.joined_at, dialect, tz, start, end).label("day")
     company = company_of(calls.c.queue, settings).label("company")
     query = (
         select(day, company, calls.c.caller_num, func.count().label("unanswered"))
-        .where(_range(calls.c.joined_at, start, end, dialect), calls.c.caller_num != "",
-               calls.c.outcome.not_in(ANSWERED))
+        .where(_range(calls.c.joined_at, start, end, dialect), calls.c.caller_num != "", UNANSWERED)
         .group_by(day, company, calls.c.caller_num)
         .having(func.count() >= settings.repeat_caller_calls)
     )
+    if numbers is not None:
+        query = query.where(calls.c.caller_num.in_(numbers))
     return query if pbx is None else query.where(calls.c.pbx == pbx)
 
 

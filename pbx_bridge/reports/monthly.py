@@ -22,6 +22,7 @@ from pbx_bridge.reports import threats as threat_report
 from pbx_bridge.reports import escalation as escalation_report
 from pbx_bridge.reports import qa as quality_report
 from pbx_bridge.reports import incidents as incident_report
+from pbx_bridge.reports import from_rollups
 from pbx_bridge.reports.kpi import (
     OUTBOUND_NOTE,
     Counts,
@@ -39,7 +40,7 @@ from pbx_bridge.reports.kpi import (
     rnd,
     share,
 )
-from pbx_bridge.reports.ring_twice import OfferCounts
+from pbx_bridge.reports.ring_twice import OfferCounts, within_two_rings_limit_s
 from pbx_bridge.reports.settings import ReportsConfig
 from pbx_bridge.store.days import utc_bounds
 
@@ -190,22 +191,38 @@ def fmt_target(f: Figure) -> str:
 
 def build_monthly(bucket_rows: Iterable, agent_call_rows: Iterable, agent_offer_rows: Iterable,
                   repeat_rows: Iterable, outbound_rows: Iterable, repeat_answered_rows: Iterable, first: date,
-                  last: date, tz: ZoneInfo, settings: ReportsConfig, two_rings: float) -> Monthly:
-    """The report from the rows of the GROUP BY queries in `kpi` (no database access here)."""
+                  last: date, tz: ZoneInfo, settings: ReportsConfig, two_rings: float,
+                  half_rows: Iterable | None = None) -> Monthly:
+    """The report from the rows of the GROUP BY queries in `kpi` (no database access here). With
+    `half_rows` (per half-hour of the day and queue), `bucket_rows` count only per day and queue."""
     company_of = settings.company_of
     companies: dict[str, CompanyLine] = {}
     total = CompanyLine("(all)")
     by_day: dict[date, Counts] = {first + timedelta(days=i): Counts() for i in range((last - first).days + 1)}
     by_half = [Counts() for _ in range(48)]
     by_half_company: dict[str, list[Counts]] = {}
+    def company_line(queue: str) -> str:
+        company = company_of(queue)
+        if company not in companies:  # not setdefault: its default would be built for every row
+            companies[company] = CompanyLine(company)
+            by_half_company[company] = [Counts() for _ in range(48)]
+        return company
+
     for row in bucket_rows:
         day, half = as_day_half(row.slot)
-        company = company_of(row.queue)
-        companies.setdefault(company, CompanyLine(company)).counts.add(row)
+        company = company_line(row.queue)
+        companies[company].counts.add(row)
         total.counts.add(row)
-        by_day.setdefault(day, Counts()).add(row)
-        by_half[half].add(row)
-        by_half_company.setdefault(company, [Counts() for _ in range(48)])[half].add(row)
+        if day not in by_day:
+            by_day[day] = Counts()
+        by_day[day].add(row)
+        if half_rows is None:
+            by_half[half].add(row)
+            by_half_company[company][half].add(row)
+    for row in half_rows or ():  # the month by half-hour of the day, apart (the rollups give both)
+        company = company_line(row.queue)
+        by_half[row.slot % 48].add(row)
+        by_half_company[company][row.slot % 48].add(row)
     agents: dict[tuple[str, str], AgentLine] = {}
     for row in agent_call_rows:
         key = (company_of(row.queue), row.agent or "?")
@@ -255,24 +272,50 @@ def build_monthly(bucket_rows: Iterable, agent_call_rows: Iterable, agent_offer_
                    settings.repeat_caller_calls)
 
 
+def rollups_usable(conn, tz: ZoneInfo, settings: ReportsConfig, two_rings: float, pbx: str | None) -> bool:
+    """The rollups were built with this report's time zone and thresholds (from_rollups.usable)."""
+    return from_rollups.usable(conn.execute(from_rollups.state_query()).all(), tz, float(settings.timely_threshold_s),
+                               within_two_rings_limit_s(two_rings), pbx)
+
+
 def monthly(engine, first: date, last: date, tz: ZoneInfo, settings: ReportsConfig, two_rings: float,
-            pbx: str | None = None) -> Monthly:
-    """The monthly operations report (rules §4) for the local days first..last, on a sync engine."""
+            pbx: str | None = None, source: str = "auto") -> Monthly:
+    """The monthly operations report (rules §4) for the local days first..last, on a sync engine.
+    `source`: "rollups" or "raw" rows; "auto" reads the rollups when they match the settings."""
     start, end = utc_bounds(first, last, tz)
     dialect = engine.dialect.name
     with engine.connect() as conn:
-        rows = [conn.execute(q).all() for q in (
-            calls_by_bucket_query(dialect, tz, start, end, settings, pbx),
-            agent_calls_query(dialect, start, end, pbx),
-            agent_offers_query(dialect, start, end, two_rings, pbx),
-            repeat_callers_query(dialect, tz, start, end, settings, pbx),
-            outbound_query(dialect, tz, start, end, pbx))]
+        states = conn.execute(from_rollups.state_query()).all()
+        if source == "auto":
+            source = "rollups" if from_rollups.usable(states, tz, float(settings.timely_threshold_s),
+                                                      within_two_rings_limit_s(two_rings), pbx) else "raw"
+        if source == "rollups":
+            half_rows = from_rollups.buckets(conn.execute(from_rollups.halves_query(first, last, pbx)).all())
+            rows = [from_rollups.buckets(conn.execute(from_rollups.days_query(first, last, pbx)).all()),
+                    conn.execute(from_rollups.agent_calls_query(first, last, pbx)).all(),
+                    conn.execute(from_rollups.agent_offers_query(first, last, pbx)).all()]
+            pbxs = len([s for s in states if pbx is None or s.pbx == pbx])
+            candidates = sorted(conn.execute(from_rollups.repeat_candidates_query(
+                first, last, settings.repeat_caller_calls, pbx, pbxs)).scalars())
+            repeat = []
+            for i in range(0, len(candidates), 500):
+                repeat += conn.execute(repeat_callers_query(dialect, tz, start, end, settings, pbx,
+                                                            candidates[i:i + 500])).all()
+            rows.append(repeat)
+        else:
+            half_rows = None
+            rows = [conn.execute(q).all() for q in (
+                calls_by_bucket_query(dialect, tz, start, end, settings, pbx),
+                agent_calls_query(dialect, start, end, pbx),
+                agent_offers_query(dialect, start, end, two_rings, pbx),
+                repeat_callers_query(dialect, tz, start, end, settings, pbx))]
+        rows.append(conn.execute(outbound_query(dialect, tz, start, end, pbx)).all())
         numbers = sorted({r.caller_num for r in rows[3]})
         answered = []
         for i in range(0, len(numbers), 500):
             answered += conn.execute(repeat_answered_query(dialect, tz, start, end, settings, numbers[i:i + 500],
                                                            pbx)).all()
-        report = build_monthly(*rows, answered, first, last, tz, settings, two_rings)
+        report = build_monthly(*rows, answered, first, last, tz, settings, two_rings, half_rows)
         report.agent_time = agent_time(conn, start, end, pbx)
         report.callbacks = callback_report.lines(conn, start, end, settings, pbx)
         report.threats = threat_report.lines(conn, start, end, settings, tz, pbx)

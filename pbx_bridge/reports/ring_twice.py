@@ -14,20 +14,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
+from pbx_bridge.reports import from_rollups
 from pbx_bridge.store.days import db_bound, utc_bounds
 from pbx_bridge.calls.tables import calls, offers
-from pbx_bridge.ring import RingConfig, two_rings_s
+from pbx_bridge.ring import RING_JITTER_S, RingConfig, two_rings_s, within_two_rings_limit_s  # noqa: F401 - re-exported
 
 COUNTED = ("answered", "no-answer")
-
-
-RING_JITTER_S = 0.25  # the Dial timeout's own jitter is not the agent's fault
-
-
-def within_two_rings_limit_s(two_rings: float) -> float:
-    """The longest ring, in seconds, of an offer answered "within two rings": the one limit the
-    Python report here and the SQL of `kpi.agent_offers_query` both count against."""
-    return two_rings + RING_JITTER_S
 
 
 @dataclass
@@ -91,8 +83,28 @@ def _period(moment, tz: ZoneInfo, by: str) -> str:
     return local.strftime("%Y-%m" if by == "month" else "%Y-%m-%d")
 
 
+def _from_rollups(conn, first: date, last: date, by: str, pbx: str | None) -> list[PeriodLine]:
+    lines: dict[tuple[str, str], PeriodLine] = {}
+
+    def line(day, agent) -> PeriodLine:
+        day = from_rollups.as_day(day)
+        key = (day.strftime("%Y-%m" if by == "month" else "%Y-%m-%d"), agent or "?")
+        if key not in lines:
+            lines[key] = PeriodLine(period=key[0], agent=key[1])
+        return lines[key]
+
+    for row in conn.execute(from_rollups.compliance_offers_query(first, last, pbx)):
+        line(row.day, row.agent).add(row)
+    for row in conn.execute(from_rollups.compliance_calls_query(first, last, pbx)):
+        entry = line(row.day, row.agent)
+        entry.calls_answered += int(row.calls_answered)
+        entry.ended_first += int(row.ended_first)
+    return [lines[key] for key in sorted(lines)]
+
+
 def compliance(engine: Engine, first: date, last: date, tz: ZoneInfo, ring: RingConfig, by: str = "day",
-               pbx: str | None = None) -> list[PeriodLine]:
+               pbx: str | None = None, source: str = "auto") -> list[PeriodLine]:
+    """Per (day or month, agent). `source`: "rollups", "raw" or "auto" (the rollups when they match)."""
     limit = within_two_rings_limit_s(two_rings_s(ring))
     start, end = (db_bound(b, engine.dialect.name) for b in utc_bounds(first, last, tz))
     lines: dict[tuple[str, str], PeriodLine] = {}
@@ -111,6 +123,9 @@ def compliance(engine: Engine, first: date, last: date, tz: ZoneInfo, ring: Ring
         offer_query = offer_query.where(offers.c.pbx == pbx)
         call_query = call_query.where(calls.c.pbx == pbx)
     with engine.connect() as conn:
+        states = conn.execute(from_rollups.state_query()).all()
+        if source == "rollups" or (source == "auto" and from_rollups.usable(states, tz, None, limit, pbx)):
+            return _from_rollups(conn, first, last, by, pbx)
         for offered_at, agent, ring_s, rings, result in conn.execute(offer_query):
             line(offered_at, agent).count(result, ring_s, rings, limit)
         for joined_at, agent, ended_by in conn.execute(call_query):

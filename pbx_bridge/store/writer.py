@@ -27,10 +27,11 @@ order, so that the better account of a call wins whichever arrives first.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import Counter, deque
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 
 import structlog
 from sqlalchemy import Table, select
@@ -45,6 +46,10 @@ from pbx_bridge.store.registry import RecordKinds, key_columns
 from pbx_bridge.store.spool import Entry, Segment, Spool
 
 log = structlog.get_logger(__name__)
+
+# A batch hook: `await hook(conn, table, rows, write)` inside the batch's transaction, around the
+# upsert of one table's merged rows; it must await `write()` once (see StoreWriter.add_batch_hook).
+BatchHook = Callable[[AsyncConnection, Table, list[dict], Callable[[], Awaitable[None]]], Awaitable[None]]
 
 LATENCY_LOG_INTERVAL = 60.0  # s between `store_latency` lines (only when calls were written)
 SHUTDOWN_WRITE_S = 8.0  # then spool the rest: the daemon's stop is bounded (life.STOP_LIMIT_S)
@@ -156,6 +161,7 @@ class StoreWriter:
         self._event_ts: dict[int, float] = {}
         self.latency = LatencyHistogram()
         self.in_writer = LatencyHistogram()  # the same records, from put() to the commit: the writer's share
+        self._hooks: list[BatchHook] = []
         self._window = LatencyHistogram()
         self._window_started = time.monotonic()
         if self.spool is not None and not self.spool.empty:
@@ -163,6 +169,21 @@ class StoreWriter:
                             "records": 0}
             log.warning("store_spool_found", dir=str(self.spool.dir), segments=len(self.spool.segments),
                         records=self.spool.waiting, bytes=self.spool.size)
+
+    def add_batch_hook(self, hook: BatchHook) -> None:
+        """Something kept from the written rows (the reports' rollups) is kept in the batch's own
+        transaction: it sees the rows exactly as upserted (merged, with their final keys), may read
+        what they replace before awaiting `write()`, and fails and retries with the batch."""
+        self._hooks.append(hook)
+
+    async def _upsert(self, conn: AsyncConnection, table: Table, rows: list[dict]) -> None:
+        async def write() -> None:
+            await conn.execute(upsert(self.dialect, table), rows)
+
+        step = write
+        for hook in reversed(self._hooks):
+            step = functools.partial(hook, conn, table, rows, step)
+        await step()
 
     def put(self, record: object, event_ts: float | None = None) -> None:
         """Queue a record; `event_ts` (epoch s), the time of the AMI event that finished it, makes
@@ -364,7 +385,7 @@ class StoreWriter:
                 for table, rows in rows_by_table(self.kinds, batch).items():
                     rows = await merged_rows(conn, table, rows, stats)
                     if rows:
-                        await conn.execute(upsert(self.dialect, table), rows)
+                        await self._upsert(conn, table, rows)
         except Exception as exc:  # noqa: BLE001 - any database failure: keep the batch, retry later
             self.failures += 1
             self.last_error = repr(exc)[:300]

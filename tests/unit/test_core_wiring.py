@@ -154,7 +154,7 @@ async def test_every_room_wires_its_tasks_routes_and_health_through_the_core(dae
                                       "escalation_priority"}
     assert set(daemon.health()) == {"ami", "tracker", "store", "agi", "ring_twice", "agents", "pins", "mqtt",
                                     "reports", "wallboard", "queue_log", "nuisance", "callbacks", "jobs", "threats",
-                                    "qa", "incidents", "web"}
+                                    "qa", "incidents", "web", "rollups"}
     assert set(daemon.core.handles) == set(ROOMS)
 
 
