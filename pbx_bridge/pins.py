@@ -13,7 +13,6 @@ phone, so a flood of PIN calls cannot pile up work or memory; each such refusal 
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import time
 from collections import deque
@@ -21,6 +20,8 @@ from collections.abc import Callable
 from functools import lru_cache
 
 import structlog
+
+from pbx_bridge.threads import Busy, CappedThreads
 
 
 log = structlog.get_logger(__name__)
@@ -121,12 +122,9 @@ class PinGate:
     def __init__(self, lockout: PinLockout, concurrent: int = CONCURRENT, waiting: int = WAITING,
                  verify: Callable[[str | None, str], bool] = _verify):
         self.lockout = lockout
-        self.waiting_max = waiting
         self._verify = verify
-        self._slots = asyncio.Semaphore(concurrent)
-        self._waiting = 0
-        self._running: set[asyncio.Task] = set()
-        self.refused_busy = 0
+        self.threads = CappedThreads("pin-verify", concurrent, waiting, on_error=lambda exc: log.error(
+            "pin_verify_failed", error=repr(exc)[:200]))
 
     @classmethod
     def from_settings(cls, settings) -> PinGate:  # noqa: ANN001 - AgentsConfig (agents.lockout_*)
@@ -146,7 +144,7 @@ class PinGate:
         if pin:
             matches = await self._check_off_loop(pin_hash, pin)
             if matches is None:
-                log.warning("pin_check_refused_busy", phone=phone, refused=self.refused_busy)
+                log.warning("pin_check_refused_busy", phone=phone, refused=self.threads.refused_busy)
                 return Verdict.BUSY
         else:
             matches = False
@@ -161,27 +159,11 @@ class PinGate:
 
     async def _check_off_loop(self, pin_hash: str | None, pin: str) -> bool | None:
         """The verification in a worker thread; None: refused unchecked, too many are waiting."""
-        if self._waiting >= self.waiting_max and self._slots.locked():
-            self.refused_busy += 1
-            return None
-        self._waiting += 1
         try:
-            await self._slots.acquire()
-        finally:
-            self._waiting -= 1
-        # The slot is held until the thread ends, even when the caller hangs up meanwhile: a
-        # flood of hang-ups must not start more threads than there are slots.
-        task = asyncio.create_task(asyncio.to_thread(self._verify, pin_hash, pin), name="pin-verify")
-        self._running.add(task)
-        task.add_done_callback(self._finished)
-        return await asyncio.shield(task)
-
-    def _finished(self, task: asyncio.Task) -> None:
-        self._running.discard(task)
-        self._slots.release()
-        if not task.cancelled() and task.exception() is not None:
-            log.error("pin_verify_failed", error=repr(task.exception())[:200])
+            return await self.threads.run(self._verify, pin_hash, pin)
+        except Busy:
+            return None
 
     def health(self) -> dict:
-        return {**self.lockout.health(), "pin_checks_running": len(self._running),
-                "pin_checks_waiting": self._waiting, "pin_checks_refused_busy": self.refused_busy}
+        return {**self.lockout.health(), "pin_checks_running": self.threads.running,
+                "pin_checks_waiting": self.threads.waiting, "pin_checks_refused_busy": self.threads.refused_busy}

@@ -10,7 +10,6 @@ same, so neither the answer nor its time tells who exists.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from functools import lru_cache
 from typing import Callable
@@ -18,6 +17,7 @@ from typing import Callable
 import structlog
 
 from pbx_bridge.pins import PinLockout, hash_pin, verify_pin
+from pbx_bridge.threads import Busy, CappedThreads
 
 log = structlog.get_logger(__name__)
 
@@ -47,12 +47,9 @@ class LoginGate:
     def __init__(self, lockout: PinLockout, concurrent: int = CONCURRENT, waiting: int = WAITING,
                  verify: Callable[[str | None, str], bool] = _verify) -> None:
         self.lockout = lockout
-        self.waiting_max = waiting
         self._verify = verify
-        self._slots = asyncio.Semaphore(concurrent)
-        self._waiting = 0
-        self._running: set[asyncio.Task] = set()
-        self.refused_busy = 0
+        self.threads = CappedThreads("web-login-verify", concurrent, waiting, on_error=lambda exc: log.error(
+            "web_login_verify_failed", error=repr(exc)[:200]))
         self.failed = 0
 
     async def check(self, peer: str, user: str, password_hash: str | None, password: str) -> Outcome:
@@ -63,7 +60,7 @@ class LoginGate:
         if password and len(password.encode()) <= MAX_PASSWORD:
             checked = await self._off_loop(password_hash, password)
             if checked is None:
-                log.warning("web_login_refused_busy", refused=self.refused_busy)
+                log.warning("web_login_refused_busy", refused=self.threads.refused_busy)
                 return Outcome.BUSY
             matches = checked
         if matches:
@@ -79,25 +76,10 @@ class LoginGate:
         return Outcome.WRONG
 
     async def _off_loop(self, password_hash: str | None, password: str) -> bool | None:
-        if self._waiting >= self.waiting_max and self._slots.locked():
-            self.refused_busy += 1
-            return None
-        self._waiting += 1
         try:
-            await self._slots.acquire()
-        finally:
-            self._waiting -= 1
-        # the slot is held until the thread ends, even when the client went away meanwhile
-        task = asyncio.create_task(asyncio.to_thread(self._verify, password_hash, password), name="web-login-verify")
-        self._running.add(task)
-        task.add_done_callback(self._finished)
-        return await asyncio.shield(task)
-
-    def _finished(self, task: asyncio.Task) -> None:
-        self._running.discard(task)
-        self._slots.release()
-        if not task.cancelled() and task.exception() is not None:
-            log.error("web_login_verify_failed", error=repr(task.exception())[:200])
+            return await self.threads.run(self._verify, password_hash, password)
+        except Busy:
+            return None
 
     def health(self) -> dict:
-        return {**self.lockout.health(), "logins_failed": self.failed, "logins_refused_busy": self.refused_busy}
+        return {**self.lockout.health(), "logins_failed": self.failed, "logins_refused_busy": self.threads.refused_busy}

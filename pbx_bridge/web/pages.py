@@ -12,7 +12,6 @@ the request's `Host`; a POST with neither is refused. Nothing else changes state
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from dataclasses import dataclass
 from html import escape
@@ -22,12 +21,20 @@ from urllib.parse import quote, urlsplit
 import structlog
 
 from pbx_bridge.pages import Request, Response
+from pbx_bridge.threads import CappedThreads
 from pbx_bridge.web import figures, render
 from pbx_bridge.web.login import LoginGate, Outcome
 from pbx_bridge.web.session import Session, Signer
 from pbx_bridge.web.users import User, UsersHolder
 
 log = structlog.get_logger(__name__)
+
+
+def _report_failed(exc: BaseException) -> None:
+    """A bad parameter is the browser's answer, not a failure to log."""
+    if exc.__class__ is not figures.BadRequest:
+        log.warning("web_report_failed", error=repr(exc)[:200])
+
 
 BASE = render.BASE
 HTML = "text/html; charset=utf-8"
@@ -89,8 +96,7 @@ class WebPages:
         self.gate = gate
         self.engine = engine
         self.cookie = "__Host-pbxb_session" if self.web.secure_cookie else "pbxb_session"
-        self._slots = asyncio.Semaphore(threads)
-        self._running: set[asyncio.Task] = set()
+        self.threads = CappedThreads("web-report", threads, on_error=_report_failed)
         self.pages_served = 0
         self.refused_no_session = 0
 
@@ -235,21 +241,11 @@ class WebPages:
     async def _off_loop(self, fn: Callable, *args):  # noqa: ANN202
         """A report's queries in a worker thread, at most `report_threads` at once; the slot is held
         until the thread ends even when the listener gave up on the page (its time limit)."""
-        await self._slots.acquire()
-        task = asyncio.create_task(asyncio.to_thread(fn, *args), name="web-report")
-        self._running.add(task)
-        task.add_done_callback(self._finished)
-        return await asyncio.shield(task)
-
-    def _finished(self, task: asyncio.Task) -> None:
-        self._running.discard(task)
-        self._slots.release()
-        if not task.cancelled() and task.exception() is not None and task.exception().__class__ is not figures.BadRequest:
-            log.warning("web_report_failed", error=repr(task.exception())[:200])
+        return await self.threads.run(fn, *args)
 
     def health(self) -> dict:
         return {"users_loaded": self.users.loaded, "pages_served": self.pages_served,
-                "refused_no_session": self.refused_no_session, "reports_running": len(self._running),
+                "refused_no_session": self.refused_no_session, "reports_running": self.threads.running,
                 **self.gate.health()}
 
 
