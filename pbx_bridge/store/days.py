@@ -24,9 +24,14 @@ def utc_bounds(first: date, last: date, tz: ZoneInfo) -> tuple[datetime, datetim
 
 
 def db_bound(moment: datetime, dialect: str) -> datetime:
-    """An aware UTC moment as the dialect compares it."""
-    # SQLite keeps naive UTC text; PostgreSQL compares aware timestamps.
-    return moment.replace(tzinfo=None) if dialect == "sqlite" else moment
+    """An aware moment as the dialect compares it: SQLite keeps naive UTC text, PostgreSQL compares
+    aware timestamps. A moment in another zone (a local `now`) is turned to UTC first, never just
+    stripped of its zone."""
+    if dialect != "sqlite":
+        return moment
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=None)
 
 
 # --- local day and half-hour in SQL, per dialect (the reports' GROUP BYs and the rollups') ---------
