@@ -87,5 +87,9 @@ class Pages:
                     best = candidate
         return best
 
+    def paths(self) -> list[str]:
+        """Every path added, sorted: what a test of "no page without a session" walks."""
+        return sorted(self._pages)
+
     def __len__(self) -> int:
         return len(self._pages)

@@ -119,7 +119,7 @@ async def served(site):
 
 
 def registered(site) -> list[str]:
-    return sorted(site.pages._pages)
+    return site.pages.paths()
 
 
 async def login(port: int, who: tuple[str, str], **over) -> tuple[int, dict]:
