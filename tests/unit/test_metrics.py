@@ -177,7 +177,8 @@ async def test_the_daemon_serves_every_section_at_its_path_without_a_callers_num
     assert "13800138000" not in text and "张三丰" not in text and "support" not in text
 
 
-async def test_metrics_without_the_web_listener_refuse_to_start(tmp_path):
+def metrics_without_web(tmp_path):
+    """A config with metrics on and the web listener off (its default), on an upgraded store."""
     url = f"sqlite:///{tmp_path}/store.db"
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({
@@ -186,6 +187,11 @@ async def test_metrics_without_the_web_listener_refuse_to_start(tmp_path):
         "reconcile": {"enabled": False, "state_dir": str(tmp_path / "state")},
         "metrics": {"enabled": True}}))
     upgrade(url)
+    return config
+
+
+async def test_metrics_without_the_web_listener_refuse_to_start(tmp_path):
+    config = metrics_without_web(tmp_path)
     with pytest.raises(MetricsNotServed, match="wallboard.enabled"):
         Daemon(load_config(str(config), env={}), "s3cret")
 
@@ -211,14 +217,7 @@ def test_the_daemon_process_with_metrics_but_no_web_listener_exits_2_with_one_li
     import subprocess
     import sys
 
-    url = f"sqlite:///{tmp_path}/store.db"
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({
-        "ami": {"host": "127.0.0.1", "port": 1}, "agi": {"port": 0, "secret": AGI_SECRET},
-        "store": {"url": url, "spool_dir": str(tmp_path / "spool")},
-        "reconcile": {"enabled": False, "state_dir": str(tmp_path / "state")},
-        "metrics": {"enabled": True}}))
-    upgrade(url)
+    config = metrics_without_web(tmp_path)
     result = subprocess.run([sys.executable, "-m", "pbx_bridge", "run", "-c", str(config)], capture_output=True,
                             text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "PBX_BRIDGE_AMI_SECRET": "s3cret"})
     assert result.returncode == 2, result.stderr
