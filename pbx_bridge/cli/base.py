@@ -68,7 +68,6 @@ def run(config_path: str) -> None:
     from pbx_bridge.rota.load import RotaError
     from pbx_bridge.settings import SettingsConflict
     from pbx_bridge.store.spool import SpoolError
-    from pbx_bridge.web.users import WebSetupError
 
     try:
         asyncio.run(daemon_main(cfg, secret))
@@ -79,9 +78,7 @@ def run(config_path: str) -> None:
     except SpoolError as exc:
         _fail(2, f"store.spool_dir: {exc}")
     except SettingsConflict as exc:
-        _fail(2, f"config error: {exc}")
-    except WebSetupError as exc:
-        _fail(2, f"web error: {exc}")
+        _fail(2, prefixed("config error", exc).removeprefix("pbx-bridge: "))
     except Exception as exc:  # noqa: BLE001 - the daemon failed: one line here, systemd restarts it
         if (taken := listen_error_in(exc)) is not None:  # a port in use: the admin's to fix, not a crash
             _fail(2, str(taken))

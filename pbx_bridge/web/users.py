@@ -21,15 +21,16 @@ from typing import Callable, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from pbx_bridge.admin_file import AdminFile
-from pbx_bridge.settings import Strict
+from pbx_bridge.settings import SettingsConflict, Strict
 from pbx_bridge.yaml_errors import PlainLoader, format_validation_error, read_yaml
 
 ROLES = ("lead", "viewer")
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 
 
-class WebSetupError(Exception):
-    """The report pages cannot start as configured (one line for the admin; the daemon exits 2)."""
+class WebSetupError(SettingsConflict):
+    """The report pages cannot start as configured (one line for the admin; the daemon exits 2 like
+    any other config error: the CLI knows SettingsConflict, not this room)."""
 
 
 class UsersFileError(WebSetupError):
